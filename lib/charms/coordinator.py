@@ -1,0 +1,797 @@
+# Copyright 2026 The layer:coordinator authors.
+# Licensed under the Apache License, Version 2.0; see the copyright file.
+"""Coordinate guarded work, such as rolling restarts, across the units of an application.
+
+A charm asks for a named lock with :func:`acquire`. The leader grants locks
+according to a policy class (by default :class:`SimpleCoordinator`: one unit
+at a time) and publishes the grants in leader settings; each unit publishes
+its requests on the ``coordinator`` peer relation. This module turns those
+decisions into charms.reactive flags:
+
+``coordinator.requested.<lock>``
+    Set while this unit waits for ``<lock>``: by :func:`acquire` when the lock
+    cannot be granted at once, and at the start of every hook while the
+    request is still waiting. Cleared when the lock is granted.
+
+``coordinator.granted.<lock>``
+    Set while this unit holds ``<lock>``: by :func:`acquire` when the lock is
+    granted at once, and at the start of a hook in which the grant is held.
+    Cleared at the end of that hook, when the lock is released. It never
+    survives into the next hook.
+
+The policy class is the layer option ``coordinator.class`` (an absolute
+dotted path, or a class name defined in this module). Whatever class is
+configured, the layer runs it through :class:`LayerCoordinator`, which keeps
+charmhelpers' wire format (leader setting and peer relation key
+``coordinator``) but reads and writes only what can have changed, and lets
+the leader hand a lock it just released to the next waiting unit in the
+same hook.
+"""
+
+import importlib
+import json
+import os
+from collections.abc import MutableMapping
+from datetime import datetime, timezone
+
+from charmhelpers.coordinator import BaseCoordinator, Serial
+from charmhelpers.core import hookenv, unitdata
+from charms.reactive import clear_flag, get_flags, set_flag
+
+__all__ = [
+    "DEFAULT_CLASS",
+    "DEFAULT_LOG_LEVEL",
+    "GRANTED_FLAG",
+    "REQUESTED_FLAG",
+    "BaseCoordinator",
+    "LayerCoordinator",
+    "OptionError",
+    "Serial",
+    "SimpleCoordinator",
+    "acquire",
+    "coordinator",  # noqa: F822 -- built on first access by __getattr__ below
+    "coordinator_class",
+    "granted",
+    "requested",
+]
+
+#: Relation name and data key (peer relation and leader settings).
+RELATION_NAME = "coordinator"
+KEY = "coordinator"
+
+REQUESTED_FLAG = "coordinator.requested.{}"
+GRANTED_FLAG = "coordinator.granted.{}"
+_REQUESTED_PREFIX = REQUESTED_FLAG.format("")
+_GRANTED_PREFIX = GRANTED_FLAG.format("")
+
+DEFAULT_CLASS = "charms.coordinator.SimpleCoordinator"
+DEFAULT_LOG_LEVEL = "info"
+
+#: Juju log levels in increasing severity.
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_PREFIX = "coordinator: "
+
+#: charmhelpers' timestamp format; kept so that units running an older
+#: charm revision (during upgrade-charm) read and write the same data.
+_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
+
+#: unitdata key of the leader's cached view of its peers' requests.
+_VIEW_KEY = "coordinator.leader-view"
+
+
+class OptionError(ValueError):
+    """A ``coordinator`` layer option in ``layer.yaml`` is invalid."""
+
+
+# --------------------------------------------------------------------------
+# Options and logging
+
+
+_options_cache = {}
+
+
+def _layer_options():
+    """Return the ``coordinator`` section of the built charm's layer options."""
+    if "section" not in _options_cache:
+        from charms.layer import options  # layer:options, brought by layer:basic
+
+        section = options.get("coordinator") or {}
+        if not isinstance(section, dict):
+            raise OptionError(f"layer.yaml options.coordinator must be a mapping, got {section!r}")
+        _options_cache["section"] = section
+    return _options_cache["section"]
+
+
+def _option_error(option, value, problem, hint):
+    """Log an invalid option at ERROR and return the exception to raise."""
+    text = f"layer.yaml option coordinator.{option} = {value!r} is invalid: {problem}. {hint}"
+    hookenv.log(_LOG_PREFIX + text, level=hookenv.ERROR)
+    return OptionError(text)
+
+
+def _log_threshold():
+    """Return the index in ``_LEVELS`` below which layer messages are dropped."""
+    if "threshold" not in _options_cache:
+        value = _layer_options().get("log_level", DEFAULT_LOG_LEVEL)
+        name = value.upper() if isinstance(value, str) else None
+        if name not in _LEVELS:
+            raise _option_error(
+                "log_level",
+                value,
+                "not a log level",
+                "Use one of debug, info, warning, error, critical (any case).",
+            )
+        _options_cache["threshold"] = _LEVELS.index(name)
+    return _options_cache["threshold"]
+
+
+def _log(message, level="INFO"):
+    """Send a layer message to juju-log if ``level`` passes ``log_level``."""
+    if _LEVELS.index(level) >= _log_threshold():
+        hookenv.log(_LOG_PREFIX + message, level=level)
+
+
+def _resolve_class(value):
+    """Import the class named by the ``class`` option, or raise OptionError."""
+    hint = (
+        "Set it to the absolute dotted path of a "
+        "charmhelpers.coordinator.BaseCoordinator subclass, such as "
+        "charmhelpers.coordinator.Serial, or to the name of a class defined "
+        "in charms.coordinator, such as SimpleCoordinator."
+    )
+    if not isinstance(value, str) or not value.strip():
+        raise _option_error("class", value, "not a class path", hint)
+    path = value.strip()
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        module_name = __name__
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name in (
+            module_name,
+            module_name.partition(".")[0],
+        ):
+            problem = f"module {module_name!r} cannot be found"
+        else:
+            problem = f"importing module {module_name!r} failed: {exc}"
+        raise _option_error("class", value, problem, hint) from exc
+    except Exception as exc:
+        problem = f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
+        raise _option_error("class", value, problem, hint) from exc
+    try:
+        cls = getattr(module, attr)
+    except AttributeError:
+        problem = f"module {module_name!r} has no attribute {attr!r}"
+        raise _option_error("class", value, problem, hint) from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseCoordinator)):
+        problem = f"{cls!r} is not a subclass of charmhelpers.coordinator.BaseCoordinator"
+        raise _option_error("class", value, problem, hint)
+    return cls
+
+
+_class_cache = {}
+
+
+def coordinator_class():
+    """Return the coordinator class configured by the layer options.
+
+    The class named by ``options.coordinator.class`` is returned as it is
+    when it already derives from :class:`LayerCoordinator`; any other
+    ``BaseCoordinator`` subclass (``charmhelpers.coordinator.Serial``, say) is
+    combined with :class:`LayerCoordinator` in a subclass of the same name,
+    so its policy methods (``default_grant``, ``grant_<lock>``,
+    ``released``, ``msg``) apply unchanged. Raises :class:`OptionError`, after
+    logging it at ERROR, when an option is invalid.
+    """
+    _log_threshold()  # validate log_level before anything logs
+    value = _layer_options().get("class", DEFAULT_CLASS)
+    if value not in _class_cache:
+        cls = _resolve_class(value)
+        if not issubclass(cls, LayerCoordinator):
+            cls = type(
+                cls.__name__,
+                (cls, LayerCoordinator),
+                {"__module__": cls.__module__, "__doc__": cls.__doc__},
+            )
+        _class_cache[value] = cls
+    return _class_cache[value]
+
+
+# --------------------------------------------------------------------------
+# Request data
+
+
+def _utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _timestamp():
+    return _utcnow().strftime(_TS_FORMAT)
+
+
+def _parse_timestamp(value):
+    return datetime.strptime(value, _TS_FORMAT)
+
+
+def _valid_timestamp(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        _parse_timestamp(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(raw, limit=60):
+    text = repr(raw)
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(raw)} characters)"
+    return text
+
+
+def _parse_locks(raw, source):
+    """Parse a ``{lock: timestamp}`` JSON map, keeping only valid entries.
+
+    ``source`` names where the data came from for the single warning that
+    bad data earns. Returns a new dict; never raises on bad data.
+    """
+    if raw is None or raw == "":
+        return {}
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        _log(f"ignoring {source}: not JSON: {_describe(raw)}", "WARNING")
+        return {}
+    if not isinstance(data, dict):
+        _log(f"ignoring {source}: not a JSON object: {_describe(raw)}", "WARNING")
+        return {}
+    locks = {
+        lock: ts
+        for lock, ts in data.items()
+        if isinstance(lock, str) and lock and _valid_timestamp(ts)
+    }
+    if len(locks) != len(data):
+        _log(
+            f"ignoring {len(data) - len(locks)} of {len(data)} entries in {source}: "
+            f"a lock name must be a non-empty string and a timestamp must look "
+            f"like {_timestamp()!r}",
+            "WARNING",
+        )
+    return locks
+
+
+def _parse_grants(raw):
+    """Parse the leader setting ``{unit: {lock: timestamp}}``."""
+    source = f"leader setting {KEY!r}"
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        _log(f"ignoring {source}: not JSON: {_describe(raw)}", "WARNING")
+        return {}
+    if not isinstance(data, dict):
+        _log(f"ignoring {source}: not a JSON object: {_describe(raw)}", "WARNING")
+        return {}
+    grants = {}
+    for unit, locks in data.items():
+        if isinstance(unit, str) and isinstance(locks, dict):
+            parsed = _parse_locks(locks, f"{source} for {unit}")
+            if parsed:
+                grants[unit] = parsed
+        else:
+            _log(f"ignoring entry {unit!r} of {source}", "WARNING")
+    return grants
+
+
+def _dump(data):
+    return json.dumps(data, sort_keys=True)
+
+
+def _without_empty(mapping):
+    return {unit: dict(locks) for unit, locks in mapping.items() if locks}
+
+
+class _Requests(MutableMapping):
+    """All units' requests, ``{unit: {lock: timestamp}}``, loaded on demand.
+
+    This unit's own requests are always present. Other units' requests are
+    loaded by ``load_all`` the first time something asks about another unit
+    (only charm code interrogating ``coordinator.requests`` does that on a
+    non-leader; the leader starts with a complete view).
+    """
+
+    def __init__(self, local_unit, own, others=None, load_all=None):
+        self._local = local_unit
+        self._data = {local_unit: own}
+        self._load_all = load_all
+        if others is not None:
+            self._data.update(others)
+            self._load_all = None
+
+    def _complete(self):
+        if self._load_all is not None:
+            load, self._load_all = self._load_all, None
+            for unit, locks in load().items():
+                self._data.setdefault(unit, locks)
+
+    def __getitem__(self, unit):
+        if unit != self._local:
+            self._complete()
+        return self._data[unit]
+
+    def __setitem__(self, unit, locks):
+        if unit != self._local:
+            self._complete()
+        self._data[unit] = locks
+
+    def __delitem__(self, unit):
+        if unit == self._local:
+            raise KeyError("cannot remove the local unit's requests")
+        self._complete()
+        del self._data[unit]
+
+    def __iter__(self):
+        self._complete()
+        return iter(list(self._data))
+
+    def __len__(self):
+        self._complete()
+        return len(self._data)
+
+    def __contains__(self, unit):
+        if unit == self._local:
+            return True
+        self._complete()
+        return unit in self._data
+
+    def __repr__(self):
+        return f"_Requests({dict(self.items())!r})"
+
+
+# --------------------------------------------------------------------------
+# The coordinator protocol
+
+
+class LayerCoordinator(BaseCoordinator):
+    """The layer's coordination protocol, on charmhelpers' data format.
+
+    Policy subclasses customise ``default_grant(lock, unit, granted, queue)``,
+    ``grant_<lock>(...)`` (same signature, for one lock name), ``released``
+    and ``msg``, exactly as with ``charmhelpers.coordinator.BaseCoordinator``.
+    The protocol itself differs from charmhelpers in what it costs and in one
+    behaviour:
+
+    * A non-leader reads only its own request and the leader setting; it
+      never reads other units' relation data (unless charm code asks for
+      ``requests``).
+    * The leader keeps its view of every peer's requests in unitdata and
+      re-reads a peer only when that peer's data can have changed (its own
+      relation hooks), or everything after it becomes leader, after
+      upgrade-charm, or when a peer it has not read appears.
+    * Nothing is written when nothing changed.
+    * Requests are granted in request order (timestamp, then unit name).
+    * When the leader releases its own lock at the end of a hook, it grants
+      the released lock to the next waiting unit in the same hook.
+
+    Do not instantiate it directly in a charm: use
+    ``charms.coordinator.coordinator``.
+    """
+
+    def __init__(self, relation_key=KEY, peer_relation_name=RELATION_NAME):
+        # Unlike BaseCoordinator, register no atstart callbacks here: the
+        # layer starts the coordinator itself (see start()), so the order of
+        # loading, granting and flag updates does not depend on import order.
+        self.key = relation_key
+        self.relname = peer_relation_name
+        self.relid = None
+        self.grants = None
+        self._requests = None
+        self._started = False
+
+    # -- state ------------------------------------------------------------
+
+    @property
+    def requests(self):
+        """``{unit: {lock: timestamp}}`` for every unit, loaded when first asked."""
+        return self._requests
+
+    @requests.setter
+    def requests(self, value):
+        self._requests = value
+
+    def start(self):
+        """Load state and, on the leader, grant what can be granted.
+
+        Runs once per hook, at hook start (or on first use when the module is
+        imported late). Registers the end-of-hook callback.
+        """
+        if self._started:
+            return
+        self._started = True
+        self.initialize()
+        self.handle()
+
+    def initialize(self):
+        """Load grants, this unit's requests and, on the leader, its peer view."""
+        if self._requests is not None:
+            return
+        version = os.environ.get("JUJU_VERSION", "")
+        if version and _version_tuple(version) < (1, 23):
+            raise RuntimeError(f"layer:coordinator needs Juju 1.23 or later, not {version}")
+        self._unit = hookenv.local_unit()
+        self._leader = bool(hookenv.is_leader())
+        relids = hookenv.relation_ids(self.relname)
+        self.relid = sorted(relids)[0] if relids else None
+        self._load_state()
+        self._emit_state()
+        hookenv.atexit(self._end_of_hook)
+
+    def _load_state(self):
+        self._loaded_grants = _parse_grants(hookenv.leader_get(self.key))
+        self.grants = _without_empty(self._loaded_grants)
+        own, self._own_published = self._load_own()
+        self._loaded_own = dict(own)
+        if self._leader:
+            others = self._load_leader_view()
+            self._requests = _Requests(self._unit, own, others=others)
+        else:
+            self._loaded_view = None
+            self._requests = _Requests(self._unit, own, load_all=self._read_all_peers)
+
+    def _load_own(self):
+        """Return (this unit's requests, whether they are on the relation)."""
+        if self.relid is None:
+            _log(f"no peer relation yet; requests kept in {self._local_state_filename()}", "DEBUG")
+            return self._load_local_state(), False
+        raw = self._read_unit(self._unit)
+        if raw is None:
+            # Nothing published yet: carry over requests made before the
+            # peer relation existed.
+            local = self._load_local_state()
+            if local:
+                _log(f"peer relation joined; publishing earlier requests {sorted(local)}", "DEBUG")
+            return local, False
+        return _parse_locks(raw, f"this unit's {self.key!r} relation data"), True
+
+    def _read_unit(self, unit):
+        """Return a unit's raw request data (None if unset or unreadable)."""
+        try:
+            return hookenv.relation_get(self.key, unit, self.relid)
+        except Exception as exc:  # a unit that left between list and get
+            _log(f"cannot read {unit}'s requests: {exc}", "WARNING")
+            return None
+
+    def _read_peer(self, unit):
+        return _parse_locks(self._read_unit(unit), f"{unit}'s {self.key!r} relation data")
+
+    def _read_all_peers(self):
+        if self.relid is None:
+            return {}
+        return {unit: self._read_peer(unit) for unit in sorted(hookenv.related_units(self.relid))}
+
+    def _load_leader_view(self):
+        """Return the leader's view of its peers' requests, refreshing what can have changed."""
+        kv = unitdata.kv()
+        view = kv.get(_VIEW_KEY)
+        if self.relid is None:
+            self._loaded_view = {}
+            return {}
+        members = set(hookenv.related_units(self.relid))
+        hook = hookenv.hook_name()
+        stale = (
+            not isinstance(view, dict)
+            or view.get("relid") != self.relid
+            or not isinstance(view.get("units"), dict)
+            or hook in ("leader-elected", "upgrade-charm")
+        )
+        if stale:
+            _log("leader reads every peer's requests", "DEBUG")
+            units = {}
+        else:
+            units = {u: locks for u, locks in view["units"].items() if u in members}
+        to_read = members - set(units)
+        remote = hookenv.remote_unit()
+        if remote in members and hookenv.relation_id() == self.relid:
+            to_read.add(remote)
+        for unit in sorted(to_read):
+            units[unit] = self._read_peer(unit)
+        self._loaded_view = view if not stale else None
+        return units
+
+    def _load_local_state(self):
+        """Return requests kept in the fallback file (used before the relation exists)."""
+        path = self._local_state_filename()
+        try:
+            with open(path) as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return {}
+        return _parse_locks(raw, f"fallback file {path}")
+
+    def _emit_state(self):
+        own = self._requests[self._unit]
+        for lock in sorted(own):
+            state = "holds" if self.granted(lock) else "waits for"
+            _log(f"{self._unit} {state} {lock!r}", "DEBUG")
+
+    # -- public queries -----------------------------------------------------
+
+    def granted(self, lock):
+        """Return True if this unit's request for ``lock`` has been granted."""
+        ts = self._requests[self._unit].get(lock)
+        return ts is not None and self.grants.get(self._unit, {}).get(lock) == ts
+
+    def requested(self, lock):
+        """Return True if this unit has an outstanding request for ``lock``."""
+        return lock in self._requests[self._unit]
+
+    def request_timestamp(self, lock):
+        """Return the UTC time (naive datetime) of this unit's request for ``lock``, or None."""
+        ts = self._requests[self._unit].get(lock)
+        return _parse_timestamp(ts) if ts is not None else None
+
+    def queue(self, lock):
+        """Return the units waiting for ``lock`` (not yet granted), in grant order."""
+        waiting = [
+            (ts, unit)
+            for unit, locks in self._requests.items()
+            for name, ts in locks.items()
+            if name == lock and self.grants.get(unit, {}).get(lock) != ts
+        ]
+        return [unit for _, unit in sorted(waiting)]
+
+    def holders(self, lock):
+        """Return the units currently granted ``lock``, sorted."""
+        return sorted(unit for unit, locks in self.grants.items() if lock in locks)
+
+    # -- requesting ---------------------------------------------------------
+
+    def acquire(self, lock):
+        """Request ``lock``; return True if this unit holds it now.
+
+        A repeated request keeps its original timestamp, and so its place in
+        the queue. The leader grants its own request at once when the policy
+        allows. The grant lasts until the end of the hook.
+        """
+        own = self._requests[self._unit]
+        if lock not in own:
+            own[lock] = _timestamp()
+            _log(f"{self._unit} requests {lock!r}")
+        if self.granted(lock):
+            return True
+        if self._leader:
+            return self.grant(lock, self._unit)
+        return False
+
+    # -- granting (leader only) -------------------------------------------
+
+    def handle(self):
+        """On the leader, revoke released grants and grant waiting requests."""
+        if not self._leader:
+            return
+        for unit in sorted(self.grants):
+            locks = self.grants[unit]
+            wanted = self._requests.get(unit, {})
+            for lock in sorted(locks):
+                if wanted.get(lock) != locks[lock]:
+                    ts = locks.pop(lock)
+                    self.released(unit, lock, _parse_timestamp(ts))
+            if not locks:
+                del self.grants[unit]
+        pending = sorted(
+            (ts, unit, lock)
+            for unit, locks in self._requests.items()
+            for lock, ts in locks.items()
+            if self.grants.get(unit, {}).get(lock) != ts
+        )
+        for _, unit, lock in pending:
+            self.grant(lock, unit)
+
+    def grant(self, lock, unit):
+        """Grant ``lock`` to ``unit`` if the policy allows; return True if granted.
+
+        The policy is ``grant_<lock>`` when the class defines it, else
+        ``default_grant``; both are called as ``(lock, unit, granted, queue)``
+        where ``granted`` is the set of other units holding ``lock`` and
+        ``queue`` lists the units waiting for it in request order.
+        """
+        if not self._leader:
+            return False
+        holders = {u for u, locks in self.grants.items() if lock in locks}
+        if unit in holders:
+            return True
+        ts = self._requests.get(unit, {}).get(lock)
+        if ts is None:
+            return False
+        queue = [
+            u
+            for _, u in sorted(
+                (locks[lock], u)
+                for u, locks in self._requests.items()
+                if lock in locks and u not in holders
+            )
+        ]
+        policy = getattr(self, f"grant_{lock}", self.default_grant)
+        if policy(lock, unit, holders, queue):
+            self.grants.setdefault(unit, {})[lock] = ts
+            _log(f"leader grants {lock!r} to {unit}")
+            return True
+        return False
+
+    def default_grant(self, lock, unit, granted, queue):
+        """Grant ``lock`` to the first unit in the queue when nobody holds it."""
+        return unit == queue[0] and not granted
+
+    def released(self, unit, lock, timestamp):
+        """Called on the leader when ``unit`` has released ``lock``.
+
+        ``timestamp`` is the naive UTC time of the granted request. Override
+        for housekeeping; the default logs how long the lock was held.
+        """
+        held = _utcnow() - timestamp
+        _log(f"{unit} released {lock!r} (requested {held} ago)")
+
+    def msg(self, msg):
+        """Log a message from policy code through the layer's logger at INFO."""
+        _log(msg)
+
+    # -- end of hook ------------------------------------------------------
+
+    def _release_granted(self):
+        own = self._requests[self._unit]
+        for lock in sorted(own):
+            if self.granted(lock):
+                del own[lock]
+                _log(f"{self._unit} releases {lock!r}")
+
+    def _end_of_hook(self):
+        """Release this hook's grants, re-grant on the leader, publish changes."""
+        self._release_granted()
+        self.handle()  # the leader passes what it released to the next unit
+        self._save_state()
+
+    def _save_state(self):
+        own = self._requests[self._unit]
+        if self._leader:
+            grants = _without_empty(self.grants)
+            if grants != self._loaded_grants:
+                if hookenv.is_leader():
+                    hookenv.leader_set({self.key: _dump(grants)})
+                else:
+                    _log(
+                        "leadership lost during the hook; the new leader will decide grants",
+                        "WARNING",
+                    )
+            view = {
+                "relid": self.relid,
+                "units": {u: locks for u, locks in self._requests.items() if u != self._unit},
+            }
+            if view != self._loaded_view:
+                unitdata.kv().set(_VIEW_KEY, view)
+        else:
+            unitdata.kv().unset(_VIEW_KEY)
+        if self.relid is None:
+            if own != self._loaded_own:
+                self._save_local_state(own)
+        elif own != self._loaded_own or (own and not self._own_published):
+            hookenv.relation_set(self.relid, relation_settings={self.key: _dump(own)})
+
+
+def _version_tuple(version):
+    parts = []
+    for piece in version.split("-")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+class SimpleCoordinator(LayerCoordinator):
+    """The default policy: one unit at a time holds locks, whatever their names.
+
+    The unit holding any grant is granted every other lock it asks for;
+    otherwise ``lock`` goes to the first unit in its queue, and only when no
+    unit holds anything.
+    """
+
+    def default_grant(self, lock, unit, granted, queue):
+        holders = {u for u, locks in self.grants.items() if locks}
+        if unit in holders:
+            return True
+        return not holders and unit == queue[0]
+
+
+# --------------------------------------------------------------------------
+# Module API
+
+
+_state = {}
+
+
+def __getattr__(name):
+    # PEP 562: build the singleton on first access, not at import, so a
+    # charm's own policy module can import charms.coordinator to subclass
+    # SimpleCoordinator without a circular import.
+    if name == "coordinator":
+        if "coordinator" not in _state:
+            _state["coordinator"] = coordinator_class()()
+        return _state["coordinator"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _started():
+    c = __getattr__("coordinator")
+    c.start()
+    return c
+
+
+def _check_lock(lock):
+    if not isinstance(lock, str):
+        raise ValueError(f"lock name must be a string, not {lock!r}")
+    if not lock:
+        raise ValueError("lock name must not be empty")
+
+
+def acquire(lock):
+    """Request ``lock`` for this unit; return True if it is granted now.
+
+    When granted, sets ``coordinator.granted.<lock>`` and clears
+    ``coordinator.requested.<lock>``, so ``@when('coordinator.granted.<lock>')``
+    handlers run in this same hook; the lock is released at the end of it.
+    Otherwise sets ``coordinator.requested.<lock>`` and returns False; the
+    grant arrives in a later hook. Calling it again keeps the original place
+    in the queue. Raises ValueError for an empty or non-string lock name.
+    """
+    _check_lock(lock)
+    c = _started()
+    if c.acquire(lock):
+        clear_flag(REQUESTED_FLAG.format(lock))
+        set_flag(GRANTED_FLAG.format(lock))
+        return True
+    set_flag(REQUESTED_FLAG.format(lock))
+    return False
+
+
+def granted(lock):
+    """Return True if this unit holds ``lock`` in this hook."""
+    _check_lock(lock)
+    return _started().granted(lock)
+
+
+def requested(lock):
+    """Return True if this unit has asked for ``lock`` and not yet released it."""
+    _check_lock(lock)
+    return _started().requested(lock)
+
+
+def sync_flags():
+    """Make the ``coordinator.*`` flags match this unit's requests and grants.
+
+    Runs at the start of every hook (registered by the layer's reactive
+    module). For each lock this unit holds: sets ``coordinator.granted.<lock>``
+    and clears ``coordinator.requested.<lock>``. For each lock it waits for:
+    sets ``coordinator.requested.<lock>``. Clears both flags for every other
+    lock.
+    """
+    c = _started()
+    own = c.requests[c._unit]
+    for flag in get_flags():
+        for prefix in (_REQUESTED_PREFIX, _GRANTED_PREFIX):
+            if flag.startswith(prefix) and flag[len(prefix) :] not in own:
+                clear_flag(flag)
+    for lock in own:
+        if c.granted(lock):
+            clear_flag(REQUESTED_FLAG.format(lock))
+            set_flag(GRANTED_FLAG.format(lock))
+        else:
+            clear_flag(GRANTED_FLAG.format(lock))
+            set_flag(REQUESTED_FLAG.format(lock))
+
+
+def clear_granted_flags():
+    """Clear every ``coordinator.granted.*`` flag (end of hook: grants last one hook)."""
+    for flag in get_flags():
+        if flag.startswith(_GRANTED_PREFIX):
+            clear_flag(flag)

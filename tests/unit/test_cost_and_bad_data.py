@@ -1,0 +1,172 @@
+"""What a hook costs in hook-tool calls, and what bad peer or leader data does."""
+
+import json
+
+import pytest
+
+
+def acquire(lock):
+    import charms.coordinator
+
+    return charms.coordinator.acquire(lock)
+
+
+def calls(model, unit, tool):
+    return [args for u, t, args in model.calls if u == unit and t == tool]
+
+
+@pytest.fixture
+def big(model):
+    for n in range(3, 12):
+        model.add_unit(f"app/{n}")
+    return model
+
+
+def test_non_leader_never_reads_other_units_relation_data(big):
+    big.run("app/1", "coordinator-relation-changed", remote="app/2", handler=lambda: acquire("x"))
+
+    reads = calls(big, "app/1", "relation-get")
+    assert {unit for _, unit in reads} == {"app/1"}
+
+
+def test_non_leader_hook_costs_the_same_for_3_and_12_units(model, big):
+    small_calls = []
+    for units in (3, 12):
+        model.units = [f"app/{n}" for n in range(units)]
+        model.calls.clear()
+        model.run("app/1", "coordinator-relation-changed", remote="app/2")
+        small_calls.append(len([c for c in model.calls if c[0] == "app/1"]))
+
+    assert small_calls[0] == small_calls[1]
+
+
+def test_unchanged_hook_writes_nothing(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    model.calls.clear()
+
+    model.run("app/2", "update-status")
+    model.run("app/0", "update-status")
+
+    assert calls(model, "app/2", "relation-set") == []
+    assert calls(model, "app/0", "leader-set") == []
+    assert calls(model, "app/0", "relation-set") == []
+
+
+def test_leader_reads_only_the_remote_unit_in_its_relation_hooks(big):
+    big.run("app/0", "update-status")  # first leader hook reads everyone
+    big.run("app/5", handler=lambda: acquire("restart"))
+    big.calls.clear()
+
+    big.run("app/0", "coordinator-relation-changed", remote="app/5")
+
+    reads = {unit for _, unit in calls(big, "app/0", "relation-get")}
+    assert reads == {"app/0", "app/5"}
+    assert list(big.grants()) == ["app/5"]
+
+
+def test_leader_rereads_everyone_after_upgrade_charm(big):
+    big.run("app/0", "update-status")
+    big.calls.clear()
+
+    big.run("app/0", "upgrade-charm")
+
+    assert len(calls(big, "app/0", "relation-get")) == len(big.units)
+
+
+def test_new_leader_reads_everyone(big):
+    big.run("app/1", handler=lambda: acquire("restart"))
+    big.leader = "app/2"
+    big.calls.clear()
+
+    big.run("app/2", "leader-elected")
+
+    assert len(calls(big, "app/2", "relation-get")) == len(big.units)
+    assert list(big.grants()) == ["app/1"]
+
+
+def test_former_leader_forgets_its_view_and_rereads_when_leader_again(model):
+    model.run("app/0", "update-status")
+    model.leader = "app/1"
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+    model.run("app/2", handler=lambda: acquire("restart"))  # app/0 does not see this
+    model.leader = "app/0"
+
+    model.run("app/0", "update-status")
+
+    assert list(model.grants()) == ["app/2"]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json",
+        "[1, 2, 3]",
+        '"a string"',
+        '{"restart": 5}',
+        '{"restart": "yesterday"}',
+        '{"": "2026-01-01 00:00:00.000000Z"}',
+        json.dumps({f"lock{n}": "x" * 100 for n in range(20000)}),  # megabytes
+    ],
+)
+def test_leader_ignores_a_peers_garbage_and_keeps_serving_others(model, garbage):
+    model.settings["app/2"]["coordinator"] = garbage
+    model.run("app/1", handler=lambda: acquire("restart"))
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+
+    assert list(model.grants()) == ["app/1"]
+    warnings = [m for u, level, m in model.logs if u == "app/0" and level == "WARNING"]
+    assert len(warnings) == 1
+    assert "app/2" in warnings[0]
+
+
+def test_valid_entries_beside_garbage_entries_are_kept(model):
+    model.settings["app/2"]["coordinator"] = json.dumps(
+        {"restart": "2026-01-01 00:00:00.000000Z", "bad": 3}
+    )
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+
+    assert list(model.grants()) == ["app/2"]
+
+
+@pytest.mark.parametrize("garbage", ["{{{", '["x"]', '{"app/1": "restart"}'])
+def test_garbage_leader_setting_is_ignored_and_repaired_by_the_leader(model, garbage):
+    model.leader_settings["coordinator"] = garbage
+    model.run("app/1", handler=lambda: acquire("restart"))
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert list(model.grants()) == ["app/1"]
+
+
+def test_grants_for_units_that_no_longer_exist_are_revoked(model):
+    model.leader_settings["coordinator"] = json.dumps(
+        {"app/9": {"restart": "2026-01-01 00:00:00.000000Z"}}
+    )
+    model.run("app/1", handler=lambda: acquire("restart"))
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert list(model.grants()) == ["app/1"]
+
+
+def test_garbage_fallback_file_is_ignored(model, tmp_path):
+    model.relation = False
+    charm_dir = tmp_path / "app-1"
+    charm_dir.mkdir()
+    (charm_dir / ".charmhelpers.coordinator.SimpleCoordinator").write_text("garbage")
+
+    assert model.run("app/1", "install", handler=lambda: acquire("restart")).result is False
+
+
+def test_peer_that_vanished_between_list_and_get_is_skipped(model):
+    original = model.units[:]
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.settings.pop("app/2")  # relation-get for app/2 now fails
+
+    model.run("app/0", "update-status")
+
+    assert model.units == original
+    assert list(model.grants()) == ["app/1"]
