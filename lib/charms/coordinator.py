@@ -49,10 +49,13 @@ __all__ = [
     "Serial",
     "SimpleCoordinator",
     "acquire",
+    "clear_granted_flags",
     "coordinator",  # noqa: F822 -- built on first access by __getattr__ below
     "coordinator_class",
     "granted",
+    "release",
     "requested",
+    "sync_flags",
 ]
 
 #: Relation name and data key (peer relation and leader settings).
@@ -77,6 +80,12 @@ _TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
 
 #: unitdata key of the leader's cached view of its peers' requests.
 _VIEW_KEY = "coordinator.leader-view"
+
+#: unitdata key of the locks this unit acquired with hold=True.
+_HELD_KEY = "coordinator.held"
+
+#: Returned by LayerCoordinator._read_unit when a peer's data cannot be read.
+_UNREADABLE = object()
 
 
 class OptionError(ValueError):
@@ -185,6 +194,13 @@ def coordinator_class():
     logging it at ERROR, when an option is invalid.
     """
     _log_threshold()  # validate log_level before anything logs
+    _order_option()
+    _parse_concurrency(_layer_options().get("concurrency", 1), 1)
+    config_name = _layer_options().get("concurrency_config") or ""
+    if not isinstance(config_name, str):
+        raise _option_error(
+            "concurrency_config", config_name, "not a string", "Name a charm config option."
+        )
     value = _layer_options().get("class", DEFAULT_CLASS)
     if value not in _class_cache:
         cls = _resolve_class(value)
@@ -196,6 +212,51 @@ def coordinator_class():
             )
         _class_cache[value] = cls
     return _class_cache[value]
+
+
+def _order_option():
+    value = _layer_options().get("order", "fifo")
+    if value not in ("fifo", "leader-last"):
+        raise _option_error("order", value, "not an order", "Use fifo or leader-last.")
+    return value
+
+
+def _parse_concurrency(value, units, source=None):
+    """Return the number of units allowed at once for ``value``.
+
+    ``value`` is a count (>= 1) or a percentage string like ``"25%"`` of
+    ``units`` (rounded down, at least 1). An invalid layer option raises
+    OptionError; an invalid value from ``source`` (a config option) counts
+    as 1 with a WARNING.
+    """
+    count = None
+    if isinstance(value, bool):
+        count = None
+    elif isinstance(value, int):
+        count = value if value >= 1 else None
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%") and text[:-1].strip().isdigit():
+            percent = int(text[:-1])
+            if percent >= 1:
+                count = max(1, units * percent // 100)
+        elif text.isdigit() and int(text) >= 1:
+            count = int(text)
+    if count is not None:
+        return count
+    if source is None:
+        raise _option_error(
+            "concurrency",
+            value,
+            "not a unit count or percentage",
+            'Use an integer >= 1 or a percentage such as "25%".',
+        )
+    _log(
+        f"{source} = {value!r} is not a unit count (>= 1) or percentage such as "
+        f'"25%"; granting to 1 unit at a time',
+        "WARNING",
+    )
+    return 1
 
 
 # --------------------------------------------------------------------------
@@ -390,6 +451,10 @@ class LayerCoordinator(BaseCoordinator):
         self.grants = None
         self._requests = None
         self._started = False
+        self._unreadable = set()  # peers whose data could not be read this hook
+        self._held = set()  # locks acquired with hold=True, kept until release()
+        self._cache = {}  # per-hook derived values
+        self._leader_last = False
 
     # -- state ------------------------------------------------------------
 
@@ -430,6 +495,10 @@ class LayerCoordinator(BaseCoordinator):
         hookenv.atexit(self._end_of_hook)
 
     def _load_state(self):
+        self._leader_last = _order_option() == "leader-last"
+        held = unitdata.kv().get(_HELD_KEY) or []
+        self._held = {lock for lock in held if isinstance(lock, str)}
+        self._loaded_held = set(self._held)
         self._loaded_grants = _parse_grants(hookenv.leader_get(self.key))
         self.grants = _without_empty(self._loaded_grants)
         own, self._own_published = self._load_own()
@@ -457,20 +526,31 @@ class LayerCoordinator(BaseCoordinator):
         return _parse_locks(raw, f"this unit's {self.key!r} relation data"), True
 
     def _read_unit(self, unit):
-        """Return a unit's raw request data (None if unset or unreadable)."""
+        """Return a unit's raw request data: None if unset, _UNREADABLE on error.
+
+        Reading this unit's own data must work; an error there fails the hook
+        (and Juju retries it) rather than risk overwriting requests.
+        """
+        if unit == self._unit:
+            return hookenv.relation_get(self.key, unit, self.relid)
         try:
             return hookenv.relation_get(self.key, unit, self.relid)
-        except Exception as exc:  # a unit that left between list and get
-            _log(f"cannot read {unit}'s requests: {exc}", "WARNING")
-            return None
+        except Exception as exc:  # noqa: BLE001 -- e.g. a unit leaving between list and get
+            _log(f"cannot read {unit}'s requests, will retry next hook: {exc}", "WARNING")
+            self._unreadable.add(unit)
+            return _UNREADABLE
 
     def _read_peer(self, unit):
-        return _parse_locks(self._read_unit(unit), f"{unit}'s {self.key!r} relation data")
+        raw = self._read_unit(unit)
+        if raw is _UNREADABLE:
+            return raw
+        return _parse_locks(raw, f"{unit}'s {self.key!r} relation data")
 
     def _read_all_peers(self):
         if self.relid is None:
             return {}
-        return {unit: self._read_peer(unit) for unit in sorted(hookenv.related_units(self.relid))}
+        units = {unit: self._read_peer(unit) for unit in sorted(hookenv.related_units(self.relid))}
+        return {unit: locks for unit, locks in units.items() if locks is not _UNREADABLE}
 
     def _load_leader_view(self):
         """Return the leader's view of its peers' requests, refreshing what can have changed."""
@@ -496,8 +576,15 @@ class LayerCoordinator(BaseCoordinator):
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self.relid:
             to_read.add(remote)
+        cached = {} if stale else view["units"]
         for unit in sorted(to_read):
-            units[unit] = self._read_peer(unit)
+            locks = self._read_peer(unit)
+            if locks is _UNREADABLE:
+                # Keep what we knew, if anything; it is re-read next hook.
+                if unit in cached:
+                    units[unit] = cached[unit]
+            else:
+                units[unit] = locks
         self._loaded_view = view if not stale else None
         return units
 
@@ -533,10 +620,19 @@ class LayerCoordinator(BaseCoordinator):
         ts = self._requests[self._unit].get(lock)
         return _parse_timestamp(ts) if ts is not None else None
 
+    def _order(self, unit, ts):
+        """Sort key of a request: request time, then unit name.
+
+        With ``order: leader-last`` the leader's own requests sort after
+        everyone else's, so it is granted a lock only when nobody else waits.
+        """
+        last = self._leader_last and self._leader and unit == self._unit
+        return (last, ts, unit)
+
     def queue(self, lock):
         """Return the units waiting for ``lock`` (not yet granted), in grant order."""
         waiting = [
-            (ts, unit)
+            (self._order(unit, ts), unit)
             for unit, locks in self._requests.items()
             for name, ts in locks.items()
             if name == lock and self.grants.get(unit, {}).get(lock) != ts
@@ -549,22 +645,67 @@ class LayerCoordinator(BaseCoordinator):
 
     # -- requesting ---------------------------------------------------------
 
-    def acquire(self, lock):
+    def acquire(self, lock, hold=False):
         """Request ``lock``; return True if this unit holds it now.
 
         A repeated request keeps its original timestamp, and so its place in
         the queue. The leader grants its own request at once when the policy
-        allows. The grant lasts until the end of the hook.
+        allows. The grant lasts until the end of the hook, or with
+        ``hold=True`` until ``release(lock)``.
         """
         own = self._requests[self._unit]
         if lock not in own:
             own[lock] = _timestamp()
-            _log(f"{self._unit} requests {lock!r}")
+            _log(f"{self._unit} requests {lock!r}" + (" (held until released)" if hold else ""))
+        if hold:
+            self._held.add(lock)
         if self.granted(lock):
             return True
         if self._leader:
             return self.grant(lock, self._unit)
         return False
+
+    def release(self, lock):
+        """Give up ``lock``: release it if held, or withdraw the request.
+
+        Returns True if there was a request or grant to give up.
+        """
+        self._held.discard(lock)
+        own = self._requests[self._unit]
+        if lock not in own:
+            return False
+        was_granted = self.granted(lock)
+        del own[lock]
+        _log(f"{self._unit} {'releases' if was_granted else 'withdraws its request for'} {lock!r}")
+        if was_granted:
+            self.handle()  # on the leader, the next unit may have it now
+        return True
+
+    def held(self, lock):
+        """Return True if ``lock`` was acquired with ``hold=True`` and not released."""
+        return lock in self._held
+
+    # -- policy parameters --------------------------------------------------
+
+    def concurrency(self):
+        """Return how many units may hold locks at once under the default policy.
+
+        From the ``concurrency`` layer option (a count, or a percentage of
+        the application's units such as ``"25%"``: rounded down, at least 1),
+        or, when ``concurrency_config`` names a charm config option, from
+        that option's current value (an invalid value counts as 1, with a
+        WARNING).
+        """
+        if "concurrency" not in self._cache:
+            config_name = _layer_options().get("concurrency_config") or ""
+            if config_name:
+                value = hookenv.config().get(config_name)
+                source = f"config option {config_name!r}"
+            else:
+                value = _layer_options().get("concurrency", 1)
+                source = None
+            self._cache["concurrency"] = _parse_concurrency(value, len(self._requests), source)
+        return self._cache["concurrency"]
 
     # -- granting (leader only) -------------------------------------------
 
@@ -573,6 +714,8 @@ class LayerCoordinator(BaseCoordinator):
         if not self._leader:
             return
         for unit in sorted(self.grants):
+            if unit in self._unreadable:
+                continue  # unknown is not released: keep its grant
             locks = self.grants[unit]
             wanted = self._requests.get(unit, {})
             for lock in sorted(locks):
@@ -582,12 +725,12 @@ class LayerCoordinator(BaseCoordinator):
             if not locks:
                 del self.grants[unit]
         pending = sorted(
-            (ts, unit, lock)
+            (self._order(unit, ts), lock, unit)
             for unit, locks in self._requests.items()
             for lock, ts in locks.items()
             if self.grants.get(unit, {}).get(lock) != ts
         )
-        for _, unit, lock in pending:
+        for _, lock, unit in pending:
             self.grant(lock, unit)
 
     def grant(self, lock, unit):
@@ -609,7 +752,7 @@ class LayerCoordinator(BaseCoordinator):
         queue = [
             u
             for _, u in sorted(
-                (locks[lock], u)
+                (self._order(u, locks[lock]), u)
                 for u, locks in self._requests.items()
                 if lock in locks and u not in holders
             )
@@ -643,7 +786,7 @@ class LayerCoordinator(BaseCoordinator):
     def _release_granted(self):
         own = self._requests[self._unit]
         for lock in sorted(own):
-            if self.granted(lock):
+            if self.granted(lock) and lock not in self._held:
                 del own[lock]
                 _log(f"{self._unit} releases {lock!r}")
 
@@ -655,6 +798,9 @@ class LayerCoordinator(BaseCoordinator):
 
     def _save_state(self):
         own = self._requests[self._unit]
+        self._held &= set(own)
+        if self._held != self._loaded_held:
+            unitdata.kv().set(_HELD_KEY, sorted(self._held))
         if self._leader:
             grants = _without_empty(self.grants)
             if grants != self._loaded_grants:
@@ -667,7 +813,11 @@ class LayerCoordinator(BaseCoordinator):
                     )
             view = {
                 "relid": self.relid,
-                "units": {u: locks for u, locks in self._requests.items() if u != self._unit},
+                "units": {
+                    u: locks
+                    for u, locks in self._requests.items()
+                    if u != self._unit and u not in self._unreadable
+                },
             }
             if view != self._loaded_view:
                 unitdata.kv().set(_VIEW_KEY, view)
@@ -689,18 +839,19 @@ def _version_tuple(version):
 
 
 class SimpleCoordinator(LayerCoordinator):
-    """The default policy: one unit at a time holds locks, whatever their names.
+    """The default policy: N units at a time hold locks, whatever their names.
 
-    The unit holding any grant is granted every other lock it asks for;
-    otherwise ``lock`` goes to the first unit in its queue, and only when no
-    unit holds anything.
+    N is ``concurrency()``: 1 unless the ``concurrency`` option says more.
+    A unit holding any grant is granted every other lock it asks for;
+    otherwise ``lock`` goes to the first unit in its queue, and only while
+    fewer than N units hold anything.
     """
 
     def default_grant(self, lock, unit, granted, queue):
         holders = {u for u, locks in self.grants.items() if locks}
         if unit in holders:
             return True
-        return not holders and unit == queue[0]
+        return len(holders) < self.concurrency() and unit == queue[0]
 
 
 # --------------------------------------------------------------------------
@@ -734,7 +885,7 @@ def _check_lock(lock):
         raise ValueError("lock name must not be empty")
 
 
-def acquire(lock):
+def acquire(lock, hold=False):
     """Request ``lock`` for this unit; return True if it is granted now.
 
     When granted, sets ``coordinator.granted.<lock>`` and clears
@@ -743,15 +894,34 @@ def acquire(lock):
     Otherwise sets ``coordinator.requested.<lock>`` and returns False; the
     grant arrives in a later hook. Calling it again keeps the original place
     in the queue. Raises ValueError for an empty or non-string lock name.
+
+    With ``hold=True`` the grant is kept across hooks, and
+    ``coordinator.granted.<lock>`` stays set, until :func:`release` (for
+    example once the restarted service has rejoined its cluster).
     """
     _check_lock(lock)
     c = _started()
-    if c.acquire(lock):
+    if c.acquire(lock, hold=hold):
         clear_flag(REQUESTED_FLAG.format(lock))
         set_flag(GRANTED_FLAG.format(lock))
         return True
     set_flag(REQUESTED_FLAG.format(lock))
     return False
+
+
+def release(lock):
+    """Release ``lock`` now, or withdraw this unit's request for it.
+
+    Clears ``coordinator.granted.<lock>`` and ``coordinator.requested.<lock>``.
+    Needed for locks acquired with ``hold=True``; other grants are released
+    at the end of the hook anyway. On the leader, the lock goes to the next
+    waiting unit at once. Returns True if there was something to release.
+    """
+    _check_lock(lock)
+    released = _started().release(lock)
+    clear_flag(GRANTED_FLAG.format(lock))
+    clear_flag(REQUESTED_FLAG.format(lock))
+    return released
 
 
 def granted(lock):
@@ -791,7 +961,14 @@ def sync_flags():
 
 
 def clear_granted_flags():
-    """Clear every ``coordinator.granted.*`` flag (end of hook: grants last one hook)."""
+    """Clear the ``coordinator.granted.*`` flags at the end of a hook.
+
+    A grant lasts one hook, so every granted flag is cleared, except those of
+    locks this unit still holds with ``hold=True``.
+    """
+    c = _state.get("coordinator")
     for flag in get_flags():
         if flag.startswith(_GRANTED_PREFIX):
-            clear_flag(flag)
+            lock = flag[len(_GRANTED_PREFIX) :]
+            if c is None or not (c.held(lock) and c.granted(lock)):
+                clear_flag(flag)

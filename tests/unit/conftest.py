@@ -58,6 +58,7 @@ class FakeModel:
         self.leader_settings = {}
         self.settings = {unit: {} for unit in self.units}  # committed peer data
         self.options = {}  # layer.yaml options.coordinator
+        self.config = {}  # charm config
         self.logs = []  # (unit, level, message)
         self.calls = []  # (unit, tool, args) for cost assertions
 
@@ -152,6 +153,10 @@ class Hook:
         settings = dict(relation_settings or {}, **kwargs)
         self.pending.update({k: "" if v is None else str(v) for k, v in settings.items()})
 
+    def _config(self, scope=None):
+        self._call("config-get", scope)
+        return dict(self.model.config) if scope is None else self.model.config.get(scope)
+
     def _log(self, message, level=None):
         self.model.logs.append((self.unit, level, message))
 
@@ -186,6 +191,7 @@ class Hook:
             "relation_get": self._relation_get,
             "relation_set": self._relation_set,
             "log": self._log,
+            "config": self._config,
         }
         self._saved = {name: getattr(hookenv, name) for name in fakes}
         for name, fake in fakes.items():

@@ -16,8 +16,10 @@ def acquire(lock):
 def test_leader_acquire_is_granted_now_and_sets_granted_flag(model):
     def handler():
         got = acquire("restart")
-        return got, is_flag_set("coordinator.granted.restart"), is_flag_set(
-            "coordinator.requested.restart"
+        return (
+            got,
+            is_flag_set("coordinator.granted.restart"),
+            is_flag_set("coordinator.requested.restart"),
         )
 
     hook = model.run("app/0", handler=handler)

@@ -170,3 +170,18 @@ def test_peer_that_vanished_between_list_and_get_is_skipped(model):
 
     assert model.units == original
     assert list(model.grants()) == ["app/1"]
+
+
+def test_unreadable_holder_keeps_its_grant_and_is_reread_next_hook(model):
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+    assert list(model.grants()) == ["app/2"]
+    saved = model.settings.pop("app/2")  # relation-get for app/2 fails for a while
+
+    model.run("app/0", "upgrade-charm")  # a full read that cannot read app/2
+    assert list(model.grants()) == ["app/2"]
+
+    model.settings["app/2"] = saved
+    model.calls.clear()
+    model.run("app/0", "update-status")
+    assert ("app/0", "relation-get", ("coordinator", "app/2")) in model.calls

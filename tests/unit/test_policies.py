@@ -4,14 +4,14 @@ import pytest
 
 UNITS = ("app/0", "app/1", "app/2", "app/3")
 
-CUSTOM = '''
+CUSTOM = """
 import charms.coordinator
 
 
 class TwoAtOnce(charms.coordinator.SimpleCoordinator):
     def grant_restart(self, lock, unit, granted, queue):
         return len(granted) < 2 and unit in queue[: 2 - len(granted)]
-'''
+"""
 
 
 def acquire(lock):
@@ -116,8 +116,6 @@ def test_serial_lets_different_units_hold_different_locks(four):
         "app/1": ["restart"],
         "app/2": ["backup"],
     }
-
-
 
 
 def test_custom_class_grant_method_allows_two_at_once(four, tmp_path, monkeypatch):
