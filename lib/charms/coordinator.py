@@ -39,6 +39,7 @@ from charmhelpers.core import hookenv, unitdata
 from charms.reactive import clear_flag, get_flags, set_flag
 
 __all__ = [
+    "ActionError",
     "DEFAULT_CLASS",
     "DEFAULT_LOG_LEVEL",
     "GRANTED_FLAG",
@@ -52,9 +53,17 @@ __all__ = [
     "clear_granted_flags",
     "coordinator",  # noqa: F822 -- built on first access by __getattr__ below
     "coordinator_class",
+    "format_report",
     "granted",
+    "holders",
+    "pause",
+    "queue_position",
     "release",
     "requested",
+    "resume",
+    "revoke",
+    "run_action",
+    "status_report",
     "sync_flags",
 ]
 
@@ -80,6 +89,15 @@ _TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
 
 #: unitdata key of the leader's cached view of its peers' requests.
 _VIEW_KEY = "coordinator.leader-view"
+
+#: Leader settings besides KEY (the grants, in charmhelpers' format).
+_PAUSED_KEY = "coordinator-paused"  # when granting was paused; absent while granting
+_REVOKED_KEY = "coordinator-revoked"  # {unit: {lock: request timestamp}} revoked by an operator
+_SINCE_KEY = "coordinator-granted-at"  # {unit: {lock: time of the grant}}
+_LEADER_KEY = "coordinator-leader"  # the leader's unit name, for messages on other units
+
+#: unitdata key of the waiting status this layer shows: {"prior": [...], "ours": [...]}.
+_STATUS_KEY = "coordinator.status"
 
 #: unitdata key of the locks this unit acquired with hold=True.
 _HELD_KEY = "coordinator.held"
@@ -323,9 +341,9 @@ def _parse_locks(raw, source):
     return locks
 
 
-def _parse_grants(raw):
-    """Parse the leader setting ``{unit: {lock: timestamp}}``."""
-    source = f"leader setting {KEY!r}"
+def _parse_grants(raw, key=KEY):
+    """Parse a leader setting of the form ``{unit: {lock: timestamp}}``."""
+    source = f"leader setting {key!r}"
     if not raw:
         return {}
     try:
@@ -455,6 +473,7 @@ class LayerCoordinator(BaseCoordinator):
         self._held = set()  # locks acquired with hold=True, kept until release()
         self._cache = {}  # per-hook derived values
         self._leader_last = False
+        self._status_at_start = None  # (status, message) when waiting_status is on
 
     # -- state ------------------------------------------------------------
 
@@ -492,6 +511,8 @@ class LayerCoordinator(BaseCoordinator):
         self.relid = sorted(relids)[0] if relids else None
         self._load_state()
         self._emit_state()
+        if _layer_options().get("waiting_status"):
+            self._status_at_start = tuple(hookenv.status_get())
         hookenv.atexit(self._end_of_hook)
 
     def _load_state(self):
@@ -499,10 +520,25 @@ class LayerCoordinator(BaseCoordinator):
         held = unitdata.kv().get(_HELD_KEY) or []
         self._held = {lock for lock in held if isinstance(lock, str)}
         self._loaded_held = set(self._held)
-        self._loaded_grants = _parse_grants(hookenv.leader_get(self.key))
+        settings = hookenv.leader_get() or {}
+        self._loaded_settings = settings
+        self._loaded_grants = _parse_grants(settings.get(self.key), self.key)
         self.grants = _without_empty(self._loaded_grants)
+        self.paused_since = settings.get(_PAUSED_KEY) or None
+        self.revoked = _parse_grants(settings.get(_REVOKED_KEY), _REVOKED_KEY)
+        self.granted_at = _parse_grants(settings.get(_SINCE_KEY), _SINCE_KEY)
+        self.leader_unit = self._unit if self._leader else settings.get(_LEADER_KEY)
         own, self._own_published = self._load_own()
         self._loaded_own = dict(own)
+        for lock, ts in sorted(own.items()):
+            if self.revoked.get(self._unit, {}).get(lock) == ts:
+                del own[lock]
+                self._held.discard(lock)
+                _log(
+                    f"an operator revoked {self._unit}'s {lock!r} "
+                    "(coordinator-release); it asks again if it still needs the lock",
+                    "WARNING",
+                )
         if self._leader:
             others = self._load_leader_view()
             self._requests = _Requests(self._unit, own, others=others)
@@ -629,13 +665,18 @@ class LayerCoordinator(BaseCoordinator):
         last = self._leader_last and self._leader and unit == self._unit
         return (last, ts, unit)
 
+    def _revoked(self, unit, lock, ts):
+        return self.revoked.get(unit, {}).get(lock) == ts
+
     def queue(self, lock):
         """Return the units waiting for ``lock`` (not yet granted), in grant order."""
         waiting = [
             (self._order(unit, ts), unit)
             for unit, locks in self._requests.items()
             for name, ts in locks.items()
-            if name == lock and self.grants.get(unit, {}).get(lock) != ts
+            if name == lock
+            and self.grants.get(unit, {}).get(lock) != ts
+            and not self._revoked(unit, lock, ts)
         ]
         return [unit for _, unit in sorted(waiting)]
 
@@ -719,16 +760,31 @@ class LayerCoordinator(BaseCoordinator):
             locks = self.grants[unit]
             wanted = self._requests.get(unit, {})
             for lock in sorted(locks):
-                if wanted.get(lock) != locks[lock]:
-                    ts = locks.pop(lock)
+                ts = locks[lock]
+                if wanted.get(lock) != ts or self._revoked(unit, lock, ts):
+                    del locks[lock]
+                    self.granted_at.get(unit, {}).pop(lock, None)
                     self.released(unit, lock, _parse_timestamp(ts))
             if not locks:
                 del self.grants[unit]
+        # Forget revocations once the request they revoked is gone.
+        self.revoked = _without_empty(
+            {
+                unit: {
+                    lock: ts
+                    for lock, ts in locks.items()
+                    if self._requests.get(unit, {}).get(lock) == ts or unit in self._unreadable
+                }
+                for unit, locks in self.revoked.items()
+            }
+        )
+        if self.paused_since:
+            return
         pending = sorted(
             (self._order(unit, ts), lock, unit)
             for unit, locks in self._requests.items()
             for lock, ts in locks.items()
-            if self.grants.get(unit, {}).get(lock) != ts
+            if self.grants.get(unit, {}).get(lock) != ts and not self._revoked(unit, lock, ts)
         )
         for _, lock, unit in pending:
             self.grant(lock, unit)
@@ -747,19 +803,20 @@ class LayerCoordinator(BaseCoordinator):
         if unit in holders:
             return True
         ts = self._requests.get(unit, {}).get(lock)
-        if ts is None:
+        if ts is None or self.paused_since or self._revoked(unit, lock, ts):
             return False
         queue = [
             u
             for _, u in sorted(
                 (self._order(u, locks[lock]), u)
                 for u, locks in self._requests.items()
-                if lock in locks and u not in holders
+                if lock in locks and u not in holders and not self._revoked(u, lock, locks[lock])
             )
         ]
         policy = getattr(self, f"grant_{lock}", self.default_grant)
         if policy(lock, unit, holders, queue):
             self.grants.setdefault(unit, {})[lock] = ts
+            self.granted_at.setdefault(unit, {})[lock] = _timestamp()
             _log(f"leader grants {lock!r} to {unit}")
             return True
         return False
@@ -795,6 +852,42 @@ class LayerCoordinator(BaseCoordinator):
         self._release_granted()
         self.handle()  # the leader passes what it released to the next unit
         self._save_state()
+        if self._status_at_start is not None:
+            self._show_waiting_status()
+
+    def _show_waiting_status(self):
+        """Show 'waiting' with this unit's queue place (layer option waiting_status).
+
+        Never overwrites a status the charm changed during this hook, nor a
+        'blocked' one; restores the status it replaced once nothing waits.
+        """
+        kv = unitdata.kv()
+        shown = kv.get(_STATUS_KEY)
+        own = self._requests[self._unit]
+        waiting = sorted((ts, lock) for lock, ts in own.items() if not self.granted(lock))
+        if not waiting and not shown:
+            return
+        current = tuple(hookenv.status_get())
+        if current != self._status_at_start or current[0] == "blocked":
+            kv.unset(_STATUS_KEY)  # the charm owns the status now
+            return
+        if waiting:
+            lock = waiting[0][1]
+            queue = self.queue(lock)
+            place = queue.index(self._unit) + 1 if self._unit in queue else 1
+            extra = f" (+{len(waiting) - 1} more locks)" if len(waiting) > 1 else ""
+            message = f"Waiting for lock {lock!r}: {place} of {len(queue)} in queue{extra}"
+            if current != ("waiting", message):
+                hookenv.status_set("waiting", message)
+            prior = shown["prior"] if shown else list(current)
+            kv.set(_STATUS_KEY, {"prior": prior, "ours": ["waiting", message]})
+        else:
+            if list(current) == shown["ours"]:
+                status, message = shown["prior"]
+                if status not in ("maintenance", "blocked", "waiting", "active"):
+                    status, message = "active", ""
+                hookenv.status_set(status, message)
+            kv.unset(_STATUS_KEY)
 
     def _save_state(self):
         own = self._requests[self._unit]
@@ -802,10 +895,10 @@ class LayerCoordinator(BaseCoordinator):
         if self._held != self._loaded_held:
             unitdata.kv().set(_HELD_KEY, sorted(self._held))
         if self._leader:
-            grants = _without_empty(self.grants)
-            if grants != self._loaded_grants:
+            changes = self._leader_changes()
+            if changes:
                 if hookenv.is_leader():
-                    hookenv.leader_set({self.key: _dump(grants)})
+                    hookenv.leader_set(changes)
                 else:
                     _log(
                         "leadership lost during the hook; the new leader will decide grants",
@@ -828,6 +921,31 @@ class LayerCoordinator(BaseCoordinator):
                 self._save_local_state(own)
         elif own != self._loaded_own or (own and not self._own_published):
             hookenv.relation_set(self.relid, relation_settings={self.key: _dump(own)})
+
+    def _leader_changes(self):
+        """Return the leader settings that differ from those loaded ('' deletes)."""
+        grants = _without_empty(self.grants)
+        since = _without_empty(
+            {
+                unit: {lock: t for lock, t in locks.items() if lock in grants.get(unit, {})}
+                for unit, locks in self.granted_at.items()
+            }
+        )
+        wanted = {
+            self.key: _dump(grants),
+            _SINCE_KEY: _dump(since) if since else "",
+            _REVOKED_KEY: _dump(self.revoked) if self.revoked else "",
+            _PAUSED_KEY: self.paused_since or "",
+            _LEADER_KEY: self._unit,
+        }
+        changes = {}
+        for key, value in wanted.items():
+            if key == self.key:
+                if grants != self._loaded_grants:
+                    changes[key] = value
+            elif (self._loaded_settings.get(key) or "") != value:
+                changes[key] = value
+        return changes
 
 
 def _version_tuple(version):
@@ -972,3 +1090,198 @@ def clear_granted_flags():
             lock = flag[len(_GRANTED_PREFIX) :]
             if c is None or not (c.held(lock) and c.granted(lock)):
                 clear_flag(flag)
+
+
+def queue_position(lock):
+    """Return this unit's 1-based place among the units waiting for ``lock``, or None.
+
+    None when this unit holds the lock or has not asked for it. On a
+    non-leader this reads every peer's requests (one relation-get each).
+    """
+    _check_lock(lock)
+    c = _started()
+    waiting = c.queue(lock)
+    return waiting.index(c._unit) + 1 if c._unit in waiting else None
+
+
+def holders(lock):
+    """Return the units currently granted ``lock``, sorted."""
+    _check_lock(lock)
+    return _started().holders(lock)
+
+
+# --------------------------------------------------------------------------
+# Operator actions (actions/coordinator-*)
+
+
+class ActionError(Exception):
+    """An action cannot do what was asked; the message says why."""
+
+
+def _require_leader(c, action):
+    if not c._leader:
+        leader = c.leader_unit or "the leader (juju status marks it with *)"
+        raise ActionError(
+            f"{action} changes leader settings, so it runs on the leader: "
+            f"run it on {leader}, not {c._unit}"
+        )
+
+
+def _age(ts, now):
+    seconds = (now - _parse_timestamp(ts)).total_seconds()
+    return max(0, int(seconds))
+
+
+def status_report():
+    """Return the coordination state as plain data (what coordinator-status shows)."""
+    c = __getattr__("coordinator")
+    c.initialize()
+    now = _utcnow()
+    locks = sorted(
+        {lock for locks in c.requests.values() for lock in locks}
+        | {lock for locks in c.grants.values() for lock in locks}
+    )
+    report_locks = []
+    for lock in locks:
+        holders_ = []
+        for unit in c.holders(lock):
+            since = c.granted_at.get(unit, {}).get(lock)
+            holders_.append(
+                {
+                    "unit": unit,
+                    "requested": c.grants[unit][lock],
+                    "granted": since,
+                    "held-seconds": _age(since, now) if since else None,
+                }
+            )
+        queue = []
+        for unit in c.queue(lock):
+            ts = c.requests[unit][lock]
+            queue.append({"unit": unit, "requested": ts, "waiting-seconds": _age(ts, now)})
+        report_locks.append({"name": lock, "holders": holders_, "queue": queue})
+    policy = {"class": type(c).__name__, "order": _order_option()}
+    if isinstance(c, SimpleCoordinator):
+        policy["concurrency"] = c.concurrency()
+    return {
+        "unit": c._unit,
+        "leader": c.leader_unit,
+        "paused": bool(c.paused_since),
+        "paused-since": c.paused_since,
+        "policy": policy,
+        "locks": report_locks,
+    }
+
+
+def format_report(report):
+    """Render a status_report() for people."""
+    policy = report["policy"]
+    lines = [
+        "policy: {}{}, order {}".format(
+            policy["class"],
+            f" (concurrency {policy['concurrency']})" if "concurrency" in policy else "",
+            policy["order"],
+        ),
+        "granting: "
+        + (f"PAUSED since {report['paused-since']}" if report["paused"] else "active"),
+        f"leader: {report['leader'] or 'unknown'}",
+    ]
+    if not report["locks"]:
+        lines.append("no lock is held or requested")
+    for lock in report["locks"]:
+        lines.append(f"lock {lock['name']!r}:")
+        for h in lock["holders"]:
+            held = f"held for {h['held-seconds']}s" if h["held-seconds"] is not None else "held"
+            lines.append(f"  held by {h['unit']} ({held}, requested {h['requested']})")
+        if not lock["holders"]:
+            lines.append("  held by nobody")
+        for n, q in enumerate(lock["queue"], 1):
+            lines.append(f"  {n}. {q['unit']} waiting {q['waiting-seconds']}s")
+    return "\n".join(lines)
+
+
+def pause():
+    """Stop granting locks (leader only); held grants stay. Return True if it changed."""
+    c = __getattr__("coordinator")
+    c.initialize()
+    _require_leader(c, "coordinator-pause")
+    if c.paused_since:
+        return False
+    c.paused_since = _timestamp()
+    _log(f"granting paused by an operator at {c.paused_since}", "WARNING")
+    c._save_state()
+    return True
+
+
+def resume():
+    """Grant again (leader only), at once where possible. Return True if it changed."""
+    c = __getattr__("coordinator")
+    c.initialize()
+    _require_leader(c, "coordinator-resume")
+    if not c.paused_since:
+        return False
+    c.paused_since = None
+    _log("granting resumed by an operator", "WARNING")
+    c.handle()
+    c._save_state()
+    return True
+
+
+def revoke(unit, lock=None):
+    """Revoke ``unit``'s grant of ``lock`` (all its grants if None); leader only.
+
+    The next waiting unit is granted at once. The revoked request is dropped
+    by ``unit`` when it next runs a hook; it asks again if it still needs the
+    lock. Returns the revoked lock names.
+    """
+    c = __getattr__("coordinator")
+    c.initialize()
+    _require_leader(c, "coordinator-release")
+    held = c.grants.get(unit, {})
+    names = sorted(held) if lock is None else [lock] if lock in held else []
+    if not names:
+        what = "lock" if lock is None else f"lock {lock!r}"
+        holding = {u: sorted(locks) for u, locks in c.grants.items()}
+        raise ActionError(f"{unit} holds no {what}; current holders: {holding or 'none'}")
+    for name in names:
+        c.revoked.setdefault(unit, {})[name] = held[name]
+        _log(f"operator revoked {unit}'s {name!r}", "WARNING")
+    c.handle()
+    c._save_state()
+    return names
+
+
+def run_action(name):
+    """Run the layer's action ``name`` (called by the scripts in actions/)."""
+    try:
+        if name == "coordinator-status":
+            report = status_report()
+            text = format_report(report)
+            print(text)
+            hookenv.action_set(
+                {
+                    "summary": text,
+                    "leader": report["leader"] or "",
+                    "paused": str(report["paused"]).lower(),
+                    "policy": _dump(report["policy"]),
+                    "locks": _dump(report["locks"]),
+                }
+            )
+        elif name == "coordinator-pause":
+            changed = pause()
+            hookenv.action_set({"paused": "true", "changed": str(changed).lower()})
+        elif name == "coordinator-resume":
+            changed = resume()
+            hookenv.action_set({"paused": "false", "changed": str(changed).lower()})
+        elif name == "coordinator-release":
+            params = hookenv.action_get() or {}
+            unit = params.get("unit")
+            if not unit:
+                raise ActionError("coordinator-release needs unit=<unit name>")
+            names = revoke(unit, params.get("lock") or None)
+            hookenv.action_set({"revoked": _dump(names), "unit": unit})
+        else:
+            raise ActionError(f"unknown action {name!r}")
+    except (ActionError, OptionError) as exc:
+        hookenv.action_fail(str(exc))
+    finally:
+        unitdata.kv().flush()

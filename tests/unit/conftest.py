@@ -59,6 +59,7 @@ class FakeModel:
         self.settings = {unit: {} for unit in self.units}  # committed peer data
         self.options = {}  # layer.yaml options.coordinator
         self.config = {}  # charm config
+        self.status = {}  # unit -> (workload status, message)
         self.logs = []  # (unit, level, message)
         self.calls = []  # (unit, tool, args) for cost assertions
 
@@ -84,6 +85,15 @@ class FakeModel:
                 h.result = handler()
         return h
 
+    def action(self, on_unit, name, **params):
+        """Run one of the layer's actions on ``on_unit``; return (results, failure message)."""
+        hook = Hook(self, on_unit, name, None, action_params=params)
+        with hook:
+            import charms.coordinator
+
+            charms.coordinator.run_action(name)
+        return hook.action_results, hook.action_failed
+
     def messages(self, unit=None):
         return [m for u, _, m in self.logs if unit is None or u == unit]
 
@@ -91,7 +101,10 @@ class FakeModel:
 class Hook:
     """One hook on one unit; a context manager that commits on success."""
 
-    def __init__(self, model, unit, name, remote):
+    def __init__(self, model, unit, name, remote, action_params=None):
+        self.action_params = action_params
+        self.action_results = {}
+        self.action_failed = None
         self.model = model
         self.unit = unit
         self.name = name
@@ -157,6 +170,28 @@ class Hook:
         self._call("config-get", scope)
         return dict(self.model.config) if scope is None else self.model.config.get(scope)
 
+    def _status_get(self):
+        self._call("status-get")
+        return self.model.status.get(self.unit, ("unknown", ""))
+
+    def _status_set(self, workload_state, message, application=False):
+        self._call("status-set", workload_state, message)
+        self.model.status[self.unit] = (workload_state, message)
+
+    def _action_get(self, key=None):
+        self._call("action-get", key)
+        return (
+            dict(self.action_params or {}) if key is None else (self.action_params or {}).get(key)
+        )
+
+    def _action_set(self, values):
+        self._call("action-set", values)
+        self.action_results.update(values)
+
+    def _action_fail(self, message):
+        self._call("action-fail", message)
+        self.action_failed = message
+
     def _log(self, message, level=None):
         self.model.logs.append((self.unit, level, message))
 
@@ -192,6 +227,11 @@ class Hook:
             "relation_set": self._relation_set,
             "log": self._log,
             "config": self._config,
+            "status_get": self._status_get,
+            "status_set": self._status_set,
+            "action_get": self._action_get,
+            "action_set": self._action_set,
+            "action_fail": self._action_fail,
         }
         self._saved = {name: getattr(hookenv, name) for name in fakes}
         for name, fake in fakes.items():
@@ -202,15 +242,17 @@ class Hook:
         layer.options = options
         sys.modules["charms.layer"] = layer
         sys.modules["charms.layer.options"] = options
-        runpy.run_path(str(REACTIVE_MODULE))  # registers the layer's callbacks
-        hookenv._run_atstart()
+        if self.action_params is None:
+            runpy.run_path(str(REACTIVE_MODULE))  # registers the layer's callbacks
+            hookenv._run_atstart()
         return self
 
     def __exit__(self, exc_type, exc, tb):
         try:
             if exc_type is None:
                 self.flags_in_handler = set(flags.get_flags())
-                hookenv._run_atexit()
+                if self.action_params is None:
+                    hookenv._run_atexit()
                 unitdata.kv().flush()
                 current = self.model.settings[self.unit]
                 for key, value in self.pending.items():
