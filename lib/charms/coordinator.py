@@ -213,6 +213,7 @@ def coordinator_class():
     """
     _log_threshold()  # validate log_level before anything logs
     _order_option()
+    _legacy_protocol()
     _parse_concurrency(_layer_options().get("concurrency", 1), 1)
     config_name = _layer_options().get("concurrency_config") or ""
     if not isinstance(config_name, str):
@@ -222,7 +223,17 @@ def coordinator_class():
     value = _layer_options().get("class", DEFAULT_CLASS)
     if value not in _class_cache:
         cls = _resolve_class(value)
-        if not issubclass(cls, LayerCoordinator):
+        if _legacy_protocol():
+            if issubclass(cls, LayerCoordinator):
+                raise _option_error(
+                    "class",
+                    value,
+                    "protocol charmhelpers runs charmhelpers' own protocol, which this "
+                    "layer's classes replace",
+                    "Name a plain charmhelpers.coordinator.BaseCoordinator subclass, such "
+                    "as charmhelpers.coordinator.Serial, or set protocol: layer.",
+                )
+        elif not issubclass(cls, LayerCoordinator):
             cls = type(
                 cls.__name__,
                 (cls, LayerCoordinator),
@@ -230,6 +241,14 @@ def coordinator_class():
             )
         _class_cache[value] = cls
     return _class_cache[value]
+
+
+def _legacy_protocol():
+    """True when the ``protocol`` option asks for charmhelpers' own protocol."""
+    value = _layer_options().get("protocol", "layer")
+    if value not in ("layer", "charmhelpers"):
+        raise _option_error("protocol", value, "not a protocol", "Use layer or charmhelpers.")
+    return value == "charmhelpers"
 
 
 def _order_option():
@@ -985,14 +1004,25 @@ def __getattr__(name):
     # SimpleCoordinator without a circular import.
     if name == "coordinator":
         if "coordinator" not in _state:
-            _state["coordinator"] = coordinator_class()()
+            _state["coordinator"] = coordinator_class()(KEY, RELATION_NAME)
         return _state["coordinator"]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _started():
     c = __getattr__("coordinator")
-    c.start()
+    if isinstance(c, LayerCoordinator):
+        c.start()
+    elif not _state.get("legacy-started"):
+        # protocol: charmhelpers. BaseCoordinator.__init__ queued initialize
+        # and handle with hookenv.atstart; built here, inside the start
+        # callbacks, they would run after this one. Run them now, once, as
+        # the original layer's import-time construction did, and unqueue them.
+        _state["legacy-started"] = True
+        queued = [(c.initialize, (), {}), (c.handle, (), {})]
+        hookenv._atstart[:] = [cb for cb in hookenv._atstart if cb not in queued]
+        c.initialize()
+        c.handle()
     return c
 
 
@@ -1019,7 +1049,13 @@ def acquire(lock, hold=False):
     """
     _check_lock(lock)
     c = _started()
-    if c.acquire(lock, hold=hold):
+    if not isinstance(c, LayerCoordinator):
+        if hold:
+            raise ValueError("acquire(hold=True) needs the layer protocol (protocol: layer)")
+        got = c.acquire(lock)
+    else:
+        got = c.acquire(lock, hold=hold)
+    if got:
         clear_flag(REQUESTED_FLAG.format(lock))
         set_flag(GRANTED_FLAG.format(lock))
         return True
@@ -1036,7 +1072,10 @@ def release(lock):
     waiting unit at once. Returns True if there was something to release.
     """
     _check_lock(lock)
-    released = _started().release(lock)
+    c = _started()
+    if not isinstance(c, LayerCoordinator):
+        raise ValueError("release() needs the layer protocol (protocol: layer)")
+    released = c.release(lock)
     clear_flag(GRANTED_FLAG.format(lock))
     clear_flag(REQUESTED_FLAG.format(lock))
     return released
@@ -1064,7 +1103,7 @@ def sync_flags():
     lock.
     """
     c = _started()
-    own = c.requests[c._unit]
+    own = c.requests[hookenv.local_unit()]
     for flag in get_flags():
         for prefix in (_REQUESTED_PREFIX, _GRANTED_PREFIX):
             if flag.startswith(prefix) and flag[len(prefix) :] not in own:
@@ -1085,6 +1124,8 @@ def clear_granted_flags():
     locks this unit still holds with ``hold=True``.
     """
     c = _state.get("coordinator")
+    if not isinstance(c, LayerCoordinator):
+        c = None  # protocol: charmhelpers has no held locks
     for flag in get_flags():
         if flag.startswith(_GRANTED_PREFIX):
             lock = flag[len(_GRANTED_PREFIX) :]

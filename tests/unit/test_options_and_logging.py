@@ -149,3 +149,39 @@ def test_debug_messages_are_hidden_at_default_info(model):
 
     levels = {level for unit, level, _ in model.logs if unit == "app/1"}
     assert levels == {"INFO"}
+
+
+def test_charmhelpers_protocol_runs_the_class_unwrapped_and_still_maps_flags(model):
+    model.options.update({"class": "charmhelpers.coordinator.Serial", "protocol": "charmhelpers"})
+    model.relation = True
+
+    def handler():
+        import charms.coordinator
+        from charms.reactive import is_flag_set
+
+        c = charms.coordinator.coordinator
+        got = charms.coordinator.acquire("restart")
+        return type(c).__mro__[1].__name__, got, is_flag_set("coordinator.requested.restart")
+
+    import os
+
+    os.environ["JUJU_VERSION"] = "2.9.49"
+    from charmhelpers.core import hookenv
+
+    saved = hookenv.has_juju_version
+    hookenv.has_juju_version = lambda minimum: True  # no jujud on this machine
+    try:
+        result = model.run("app/1", handler=handler).result
+    finally:
+        hookenv.has_juju_version = saved
+
+    assert result == ("BaseCoordinator", False, True)
+    assert list(model.requests_of("app/1")) == ["restart"]
+
+
+def test_charmhelpers_protocol_rejects_a_layer_class(model):
+    model.options.update({"protocol": "charmhelpers"})
+
+    exc, _ = build(model)
+
+    assert "protocol charmhelpers" in str(exc)
