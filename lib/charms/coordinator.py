@@ -99,6 +99,9 @@ _LEADER_KEY = "coordinator-leader"  # the leader's unit name, for messages on ot
 #: unitdata key of the waiting status this layer shows: {"prior": [...], "ours": [...]}.
 _STATUS_KEY = "coordinator.status"
 
+#: unitdata key of requests kept while the relation cannot hold them.
+_LOCAL_KEY = "coordinator.local-requests"
+
 #: unitdata key of the locks this unit acquired with hold=True.
 _HELD_KEY = "coordinator.held"
 
@@ -547,8 +550,7 @@ class LayerCoordinator(BaseCoordinator):
         self.revoked = _parse_grants(settings.get(_REVOKED_KEY), _REVOKED_KEY)
         self.granted_at = _parse_grants(settings.get(_SINCE_KEY), _SINCE_KEY)
         self.leader_unit = self._unit if self._leader else settings.get(_LEADER_KEY)
-        own, self._own_published = self._load_own()
-        self._loaded_own = dict(own)
+        own = self._load_own()
         for lock, ts in sorted(own.items()):
             if self.revoked.get(self._unit, {}).get(lock) == ts:
                 del own[lock]
@@ -566,28 +568,47 @@ class LayerCoordinator(BaseCoordinator):
             self._requests = _Requests(self._unit, own, load_all=self._read_all_peers)
 
     def _load_own(self):
-        """Return (this unit's requests, whether they are on the relation)."""
-        if self.relid is None:
-            _log(f"no peer relation yet; requests kept in {self._local_state_filename()}", "DEBUG")
-            return self._load_local_state(), False
-        raw = self._read_unit(self._unit)
-        if raw is None:
-            # Nothing published yet: carry over requests made before the
-            # peer relation existed.
-            local = self._load_local_state()
-            if local:
-                _log(f"peer relation joined; publishing earlier requests {sorted(local)}", "DEBUG")
-            return local, False
-        return _parse_locks(raw, f"this unit's {self.key!r} relation data"), True
+        """Load this unit's requests; set how they are kept (relation or unitdata).
+
+        Requests live in this unit's relation settings. Before the peer
+        relation exists, or while Juju cannot serve this unit's own settings
+        (in relation-created, before the unit has entered the relation's
+        scope), they are kept in unitdata, which commits with the hook just as
+        relation settings do; the first hook that can read the relation
+        publishes them.
+        """
+        kv = unitdata.kv()
+        pending = _parse_locks(kv.get(_LOCAL_KEY), "requests kept in unitdata")
+        self._pending_local = bool(pending)
+        self._own_on_relation = False
+        if self.relid is not None:
+            try:
+                raw = hookenv.relation_get(self.key, self._unit, self.relid)
+            except Exception as exc:  # noqa: BLE001 -- the hook tool's error is the answer
+                _log(
+                    f"own relation settings not readable yet ({exc}); keeping requests locally",
+                    "DEBUG",
+                )
+            else:
+                self._own_on_relation = True
+                published = _parse_locks(raw, f"this unit's {self.key!r} relation data")
+                self._loaded_own = dict(published)
+                if pending:
+                    _log(
+                        f"publishing requests made while the relation was unreadable: "
+                        f"{sorted(pending)}",
+                        "DEBUG",
+                    )
+                merged = dict(pending)
+                merged.update(published)
+                return merged
+        else:
+            _log("no peer relation yet; requests kept locally", "DEBUG")
+        self._loaded_own = dict(pending)
+        return pending
 
     def _read_unit(self, unit):
-        """Return a unit's raw request data: None if unset, _UNREADABLE on error.
-
-        Reading this unit's own data must work; an error there fails the hook
-        (and Juju retries it) rather than risk overwriting requests.
-        """
-        if unit == self._unit:
-            return hookenv.relation_get(self.key, unit, self.relid)
+        """Return a peer's raw request data: None if unset, _UNREADABLE on error."""
         try:
             return hookenv.relation_get(self.key, unit, self.relid)
         except Exception as exc:  # noqa: BLE001 -- e.g. a unit leaving between list and get
@@ -642,16 +663,6 @@ class LayerCoordinator(BaseCoordinator):
                 units[unit] = locks
         self._loaded_view = view if not stale else None
         return units
-
-    def _load_local_state(self):
-        """Return requests kept in the fallback file (used before the relation exists)."""
-        path = self._local_state_filename()
-        try:
-            with open(path) as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return {}
-        return _parse_locks(raw, f"fallback file {path}")
 
     def _emit_state(self):
         own = self._requests[self._unit]
@@ -935,11 +946,14 @@ class LayerCoordinator(BaseCoordinator):
                 unitdata.kv().set(_VIEW_KEY, view)
         else:
             unitdata.kv().unset(_VIEW_KEY)
-        if self.relid is None:
+        if not self._own_on_relation:
             if own != self._loaded_own:
-                self._save_local_state(own)
-        elif own != self._loaded_own or (own and not self._own_published):
-            hookenv.relation_set(self.relid, relation_settings={self.key: _dump(own)})
+                unitdata.kv().set(_LOCAL_KEY, own)
+        else:
+            if own != self._loaded_own:
+                hookenv.relation_set(self.relid, relation_settings={self.key: _dump(own)})
+            if self._pending_local:
+                unitdata.kv().unset(_LOCAL_KEY)
 
     def _leader_changes(self):
         """Return the leader settings that differ from those loaded ('' deletes)."""

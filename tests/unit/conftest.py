@@ -62,6 +62,7 @@ class FakeModel:
         self.status = {}  # unit -> (workload status, message)
         self.logs = []  # (unit, level, message)
         self.calls = []  # (unit, tool, args) for cost assertions
+        self.unreadable = set()  # units whose relation settings relation-get refuses
 
     def add_unit(self, unit):
         self.units.append(unit)
@@ -153,7 +154,7 @@ class Hook:
 
     def _relation_get(self, attribute=None, unit=None, rid=None, app=None):
         self._call("relation-get", attribute, unit)
-        if unit not in self.model.settings:
+        if unit not in self.model.settings or unit in self.model.unreadable:
             raise ToolError(f"cannot read settings for unit {unit!r}")
         data = dict(self.model.settings[unit])
         if unit == self.unit:

@@ -152,13 +152,18 @@ def test_grants_for_units_that_no_longer_exist_are_revoked(model):
     assert list(model.grants()) == ["app/1"]
 
 
-def test_garbage_fallback_file_is_ignored(model, tmp_path):
-    model.relation = False
-    charm_dir = tmp_path / "app-1"
-    charm_dir.mkdir()
-    (charm_dir / ".charmhelpers.coordinator.SimpleCoordinator").write_text("garbage")
+def test_request_made_while_own_settings_are_unreadable_is_kept_and_published(model):
+    model.unreadable.add("app/1")  # as in relation-created, before entering scope
 
-    assert model.run("app/1", "install", handler=lambda: acquire("restart")).result is False
+    assert (
+        model.run("app/1", "coordinator-relation-created", handler=lambda: acquire("x")).result
+        is False
+    )
+
+    assert model.requests_of("app/1") == {}
+    model.unreadable.clear()
+    model.run("app/1", "coordinator-relation-joined", remote="app/2")
+    assert list(model.requests_of("app/1")) == ["x"]
 
 
 def test_peer_that_vanished_between_list_and_get_is_skipped(model):
