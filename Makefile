@@ -1,0 +1,34 @@
+# Build and test entry points of layer:coordinator. Needs only python3 and make:
+# the first run creates .venv with tox, and tox creates one environment per
+# target from the pinned tests/requirements.txt.
+
+PYTHON ?= python3
+VENV := .venv
+TOX := $(VENV)/bin/tox
+# Extra arguments for tox; after "--" they replace the env's test paths, e.g.
+# `make functional TOX_ARGS="-- tests/functional/test_build.py -k proof"`.
+TOX_ARGS ?=
+
+# `make demo UNITS=7 SEED=3` picks another model size or schedule.
+UNITS ?= 5
+SEED ?= 1
+
+.PHONY: test lint unit functional demo clean
+
+test: $(TOX)
+	$(TOX) run -e lint,unit,functional $(TOX_ARGS)
+
+lint unit functional: $(TOX)
+	$(TOX) run -e $@ $(TOX_ARGS)
+
+demo: $(TOX)
+	$(TOX) run -e demo -- --units $(UNITS) --seed $(SEED)
+
+$(TOX): tests/requirements-tox.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r tests/requirements-tox.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .tox .cache .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,71 @@
+"""Shared fixtures of the functional tests: built fixture charms.
+
+``built_charms`` (session-scoped) maps a fixture name, such as
+``"rolling-restart"``, to the folder of that charm built by ``charmbuild``.
+The first time a test asks for it, every fixture charm the session's tests
+need is built at once, two builds in parallel (or taken from the cache under
+``.cache/charms/``). A test says which charms it needs with the ``charms``
+marker; a test that uses ``built_charms`` without the marker counts as
+needing all of them. Asking for a name the prebuild missed builds it then.
+
+Built charms are shared by the whole session: copy one before running hooks
+in it.
+"""
+
+from collections.abc import Mapping
+
+import pytest
+
+import charmbuild
+
+# Builds to run at once. The machines have 2 cores, and a build spends much of
+# its time in one pip process.
+PREBUILD_JOBS = 2
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "charms(*names): the fixture charms this test takes from built_charms "
+        "(they are built before the first test that needs one)",
+    )
+
+
+class BuiltCharms(Mapping):
+    """Read-only mapping of fixture name to built charm folder (pathlib.Path)."""
+
+    def __getitem__(self, name):
+        if name not in charmbuild.fixture_names():
+            raise KeyError(name)
+        return charmbuild.build_charm(name)
+
+    def __iter__(self):
+        return iter(charmbuild.fixture_names())
+
+    def __len__(self):
+        return len(charmbuild.fixture_names())
+
+
+def _needed_charms(items):
+    """Fixture charm names the collected tests need (see module docstring)."""
+    needed = set()
+    for item in items:
+        if "built_charms" not in getattr(item, "fixturenames", ()):
+            continue
+        markers = list(item.iter_markers("charms"))
+        if not markers:
+            return set(charmbuild.fixture_names())
+        for marker in markers:
+            needed.update(marker.args)
+    return needed
+
+
+@pytest.fixture(scope="session")
+def built_charms(request):
+    """Map fixture charm names to their built folders; prebuild what the session needs."""
+    needed = _needed_charms(request.session.items)
+    unknown = needed - set(charmbuild.fixture_names())
+    if unknown:
+        pytest.fail(f"charms marker names unknown fixture charms: {sorted(unknown)}")
+    charmbuild.prebuild(sorted(needed), jobs=PREBUILD_JOBS)
+    return BuiltCharms()
