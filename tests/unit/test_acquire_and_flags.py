@@ -4,6 +4,7 @@ import json
 
 import pytest
 from charms.reactive import is_flag_set, set_flag
+
 from conftest import unit_flags
 
 
@@ -94,10 +95,13 @@ def test_granted_flag_never_survives_a_hook_even_if_set_by_charm(model):
 
 
 def test_failed_hook_loses_its_request_like_juju_loses_its_relation_data(model):
-    with pytest.raises(RuntimeError):
+    def failing_hook():
         with model.hook("app/1", "config-changed"):
             acquire("restart")
             raise RuntimeError("charm bug")
+
+    with pytest.raises(RuntimeError):
+        failing_hook()
 
     assert model.requests_of("app/1") == {}
     assert unit_flags(model, "app/1") == set()

@@ -2,6 +2,7 @@
 
 import pytest
 from charms.reactive import is_flag_set
+
 from conftest import unit_flags
 
 

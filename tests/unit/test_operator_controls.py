@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from conftest import unit_flags
 
 
@@ -55,7 +56,8 @@ def test_status_with_nothing_requested_says_so(model):
 
 def test_pause_stops_new_grants_and_resume_grants_at_once(queued):
     results, failed = queued.action("app/0", "coordinator-pause")
-    assert failed is None and results["paused"] == "true"
+    assert failed is None
+    assert results["paused"] == "true"
     queued.run("app/1", "leader-settings-changed")  # app/1 releases
     leader_sees(queued, "app/1")
     assert queued.grants() == {}  # paused: app/2 keeps waiting
@@ -87,7 +89,9 @@ def test_paused_leader_does_not_grant_itself(model):
 def test_pause_and_resume_on_a_non_leader_fail_naming_the_leader(queued, action):
     _, failed = queued.action("app/2", action)
 
-    assert failed and "app/0" in failed and "leader" in failed
+    assert failed
+    assert "app/0" in failed
+    assert "leader" in failed
 
 
 def test_release_revokes_a_stuck_holder_and_grants_the_next(queued):

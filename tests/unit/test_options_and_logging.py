@@ -156,8 +156,9 @@ def test_charmhelpers_protocol_runs_the_class_unwrapped_and_still_maps_flags(mod
     model.relation = True
 
     def handler():
-        import charms.coordinator
         from charms.reactive import is_flag_set
+
+        import charms.coordinator
 
         c = charms.coordinator.coordinator
         got = charms.coordinator.acquire("restart")

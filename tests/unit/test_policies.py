@@ -134,6 +134,7 @@ def test_serial_configured_class_keeps_its_name_and_policy(four):
 
     def handler():
         import charmhelpers.coordinator
+
         import charms.coordinator
 
         c = charms.coordinator.coordinator
