@@ -14,8 +14,9 @@ The logic lives in ``lib/charms/coordinator.py``; this module only wires it
 to the hook's start and end.
 """
 
-import charms.coordinator
 from charmhelpers.core import hookenv
+
+import charms.coordinator
 
 hookenv.atstart(charms.coordinator.sync_flags)
 # atexit callbacks run in reverse order of registration: this one, registered

@@ -1,0 +1,164 @@
+"""jujusim: a multi-unit Juju model simulator that runs real charms' hooks.
+
+It runs ``hooks/<name>`` of a (built) charm for every unit of one application,
+with the environment Juju gives a hook; the real charms.reactive and
+charmhelpers run inside. Only Juju is fake: the hook tools (relation-get,
+leader-set, ...) are served by this package over a Unix socket, with the
+semantics of shared/docs/juju-semantics.md.
+
+Usage::
+
+    from jujusim import Simulation
+    with Simulation(charm_dir, units=5, seed=1, backend='fork') as sim:
+        sim.run_until_quiet()
+        sim.set_config(restart_generation=2)
+        sim.schedule(sim.now + 5, 'remove_unit', 'app/3')          # clean; force=True: abrupt
+        sim.set_clock_skew('app/2', -30.0)
+        sim.run_until_quiet()
+        assert sim.leader_settings() == {...}
+        check_max_concurrency(sim.journal, 1)
+
+Modules: `model` (plain-data state and side-channel records), `agent` (hook
+selection), `context` (per-hook view: buffers, caches, snapshots), `tools`
+(one function per hook tool), `sim` (the seeded discrete-event scheduler),
+`backends` (exec and fork), `charmdir` (unit charm dirs, unitdata/flags),
+`invariants` (checks over the trace), `scenario` (declarative form),
+`bootstrap/` (what runs inside hook processes: tool shim, sitecustomize with
+the machine quirks, fork zygote).
+
+Semantics implemented (juju-semantics.md):
+- relation-set buffered per hook, committed on exit 0, discarded otherwise;
+  own pending writes readable; a commit that changes nothing bumps no version
+  and wakes nobody; a real change makes <rel>-relation-changed due on every
+  other unit with JUJU_REMOTE_UNIT = writer.
+- leader-set immediate, kept on failure, only by the leader (exit 1 message
+  as Juju's); a real change makes leader-settings-changed due on every
+  non-leader; leader-get snapshot per hook (refreshed by the hook's own
+  leader-set); is-leader false stays false within a hook.
+- per-unit relation cache: a member's settings are cached across hooks and
+  refreshed only by a joined/changed hook for that member; non-member
+  settings are cached for one hook.
+- level-triggered hook choice with coalescing, Juju's priority order, the
+  startup sequence (install, relation-created, leader-elected or
+  leader-settings-changed, config-changed, start, joined/changed), one
+  leader-settings-changed after install on non-leaders, joined(X) then
+  changed(X), departure on both sides with JUJU_DEPARTING_UNIT, departed
+  units' settings readable while anyone has not yet departed them, no
+  relation-broken for peers.
+- failure: the unit runs only actions and the retry of the failed hook,
+  retried after 5, 10, 20, 40 ... s capped at 300 s of simulated time.
+- leadership: seeded initial leader; removal of the leader or lease expiry
+  elects another live unit after a seeded delay within the lease (60 s);
+  the new leader's is-leader is true before its leader-elected; the deposed
+  leader gets leader-settings-changed.
+- update-status every 300 s +-20 % (seeded) when enabled; a missing hook
+  file is a success; upgrade-charm replaces charm files but keeps unit state
+  files, then config-changed runs.
+
+Simplified or not simulated (say so in the README):
+- One application with its peer relations only: no other applications,
+  subordinates, cross-model or non-peer relations; no relation-broken;
+  no application ("--app") relation data (relation-get/-set --app exit 2).
+- Hook environment: as Juju's (section 1), plus JUJU_AGENT_SOCKET_ADDRESS
+  and JUJU_AGENT_SOCKET_NETWORK (real Juju names, here the simulator
+  socket), PYTHONPATH=<jujusim/bootstrap> (only for the machine quirks and
+  the clock in bootstrap/sitecustomize.py), and JUJU_SIM_CLOCK (the begin
+  time, Unix ns) and JUJU_SIM_CLOCK_FILE (the unit's clock file, rewritten
+  before each tool answer) for the simulated clock. No HOME, no JUJU_API_ADDRESSES,
+  JUJU_METER_*, JUJU_SLA, DEBIAN_FRONTEND.
+- A unit enters the peer relation's scope when its relation-created hook
+  commits. `remove_unit(name)` (juju remove-unit): the unit finishes the hook
+  it is running, skips leadership and config hooks, runs relation-departed
+  for each remaining peer, then leaves the scope (only now do the others'
+  relation-list drop it and their departed hooks become due), runs stop and
+  is gone. A dying unit in error departs no further and keeps retrying its
+  failed hook (Juju waits for `juju resolved`); `remove_unit(name,
+  force=True)` (--force, or a lost machine) removes a unit, dying or not, at
+  once: its running hook is killed (exit -9, nothing committed), it runs no
+  more hooks, the others' departed hooks are due at once and its settings
+  stay readable until each of them has departed it. A removed leader resigns
+  at once either way.
+- Leadership: no lease renewal model; `expire_lease()` deposes at once and
+  elects another unit after a seeded delay in [0, lease]; a deposed unit
+  gets leader-settings-changed (no leader-deposed hook).
+- Tools not simulated: goal-state, network-get, storage-*, payload-*,
+  secret-*, state-get/set, credential-get, juju-reboot, pod-spec-set,
+  add-metric. unit-get public-address = private address (10.1.x.y).
+- Costs: every tool call costs the same latency; the charm's own CPU time
+  is not measured (only the cost model advances simulated time).
+- Wall clock in hook processes (bootstrap/jujusim_clock.py, installed by
+  sitecustomize before anything imports datetime): time.time(),
+  time.time_ns(), datetime.datetime.now()/utcnow()/today() (aware too),
+  datetime.date.today() and time.localtime()/gmtime()/ctime()/strftime()
+  without a time argument read `clock_epoch` (default 2026-01-01T00:00:00Z)
+  + the simulated time the unit was last told + its `clock_skew`, plus 1 us
+  per read since it was told (reads differ and keep their order). A hook is
+  told its begin time and then the time of each of its tool calls, as the
+  call is answered; CPU time between calls does not advance its clock.
+  `Simulation(..., clock_skew={'app/2': -30.0})` and `set_clock_skew(unit,
+  seconds)` skew one unit's clock (it never runs backwards within a process).
+  Monotonic clocks (time.monotonic, perf_counter) and non-Python programs
+  (`date`) are real. `wall_clock(unit)` gives a unit's clock now.
+- fail_next_hook kills the hook process (exit -9); a 'first-tool-call' fault
+  armed for a hook that makes no tool call stays armed.
+- fork backend: the hook's interpreter is the zygote's Python and the
+  pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
+  shipping its own copies in a venv gets the zygote's); `charms.__path__` is
+  recomputed from sys.path so the charm's lib/charms/ is found as in exec.
+  Only argv-list subprocess calls of a hook tool are routed in-process;
+  shell=True, os.system and other programs spawn real processes, which
+  reach the same shims on PATH.
+"""
+
+from .invariants import (
+    InvariantError,
+    check_all_requesters_acted,
+    check_max_concurrency,
+    check_no_granted_flags_at_rest,
+    check_quiesced,
+    guarded_intervals,
+)
+from .model import (
+    ActionState,
+    CostModel,
+    HookLoopError,
+    HookProcessError,
+    HookRecord,
+    HookSpec,
+    JournalEntry,
+    LogRecord,
+    ModelState,
+    SimulationError,
+    StatusRecord,
+    ToolCallRecord,
+    UnitState,
+)
+from .scenario import At, Scenario, ScenarioResult, run_scenario
+from .sim import Simulation
+
+__all__ = [
+    "ActionState",
+    "At",
+    "CostModel",
+    "HookLoopError",
+    "HookProcessError",
+    "HookRecord",
+    "HookSpec",
+    "InvariantError",
+    "JournalEntry",
+    "LogRecord",
+    "ModelState",
+    "Scenario",
+    "ScenarioResult",
+    "Simulation",
+    "SimulationError",
+    "StatusRecord",
+    "ToolCallRecord",
+    "UnitState",
+    "check_all_requesters_acted",
+    "check_max_concurrency",
+    "check_no_granted_flags_at_rest",
+    "check_quiesced",
+    "guarded_intervals",
+    "run_scenario",
+]
