@@ -1,0 +1,324 @@
+"""End-to-end: real charms built with `charm build` from this layer, run by jujusim.
+
+Each test deploys a fixture charm on several simulated units, changes
+config to start a rolling restart, and checks the coordination invariants
+on the trace: never more units in guarded work than the policy allows,
+every unit that asked acted, no grant flag at rest, the model quiesces.
+Nothing of the layer is patched: the hooks run charms.reactive.main() and
+the layer's real code; only the hook tools are simulated.
+"""
+
+import pytest
+
+from jujusim import Simulation
+from jujusim.invariants import (
+    check_all_requesters_acted,
+    check_max_concurrency,
+    check_no_granted_flags_at_rest,
+    check_quiesced,
+    guarded_intervals,
+)
+
+BACKEND = "fork"
+
+
+@pytest.fixture
+def simulate(tmp_path):
+    """Return a function that starts a Simulation; every one is closed afterwards."""
+    sims = []
+
+    def start(charm, units=5, seed=1, **kw):
+        kw.setdefault("backend", BACKEND)
+        sim = Simulation(
+            str(charm), units=units, seed=seed, workdir=str(tmp_path / f"sim{len(sims)}"), **kw
+        )
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.close()
+
+
+def deploy(simulate, charm, units=5, seed=1, **kw):
+    sim = simulate(charm, units=units, seed=seed, **kw)
+    check_quiesced(sim)
+    assert sim.journal == []  # deploying restarts nothing
+    return sim
+
+
+def flags_at_rest(sim):
+    return {unit: sim.flags(unit) for unit in sim.units}
+
+
+def workers(sim, lock="restart", since=0.0):
+    """Units in the order they started guarded work on ``lock``."""
+    return [
+        iv.unit for iv in guarded_intervals(sim.journal) if iv.lock == lock and iv.start >= since
+    ]
+
+
+def check_fifo(sim, lock="restart", since=0.0, tie=0.05):
+    """Every grant goes to the oldest request the leader had seen; return the grant order.
+
+    The leader sees its own request at once, and a peer's request only in
+    the first relation-changed hook it runs for that peer after the hook
+    that made the request committed (Juju serves a peer's new settings no
+    earlier: juju-semantics.md §2). Request times are the simulated times of
+    the layer's "requests" log lines; requests closer than ``tie`` count as
+    simultaneous.
+    """
+    leader = sim.leader
+    marker = f"requests {lock!r}"
+    context_at = {(c.unit, c.time): c.context_id for c in sim.tool_calls}
+    commits = {h.context_id: h.time for h in sim.trace if h.event == "commit"}
+    asked, seen = {}, {}
+    for rec in sorted(sim.logs, key=lambda r: r.time):
+        if rec.time < since or not rec.message.startswith("coordinator: "):
+            continue
+        if marker in rec.message and rec.unit not in asked:
+            asked[rec.unit] = rec.time
+            if rec.unit == leader:
+                seen[rec.unit] = rec.time
+            else:
+                committed = commits[context_at[(rec.unit, rec.time)]]
+                seen[rec.unit] = min(
+                    h.time
+                    for h in sim.trace
+                    if h.unit == leader
+                    and h.event == "begin"
+                    and h.time >= committed
+                    and h.remote_unit == rec.unit
+                )
+    grants = [
+        (rec.time, rec.message.rsplit(" ", 1)[1])
+        for rec in sorted(sim.logs, key=lambda r: r.time)
+        if rec.time >= since and rec.unit == leader and f"leader grants {lock!r} to" in rec.message
+    ]
+    done = set()
+    for when, unit in grants:
+        skipped = [
+            u
+            for u in asked
+            if u not in done and u != unit and seen[u] <= when and asked[u] < asked[unit] - tie
+        ]
+        assert not skipped, (
+            f"at t={when:.2f} {unit} was granted before older known requests {skipped}"
+        )
+        done.add(unit)
+    return [unit for _, unit in grants]
+
+
+def roll(sim, generation=1, max_hooks=5000):
+    since = sim.now
+    sim.set_config(generation=generation)
+    hooks = check_quiesced(sim, max_hooks=max_hooks)
+    return since, hooks
+
+
+def check_rolled(sim, allowed=1, lock="restart", since=0.0, per_lock=True):
+    peak = check_max_concurrency(sim.journal, allowed, per_lock=per_lock)
+    check_all_requesters_acted(sim.journal, sim.units, lock=lock, since=since)
+    check_no_granted_flags_at_rest(flags_at_rest(sim))
+    return peak
+
+
+@pytest.mark.charms("rolling-restart")
+def test_five_units_restart_one_at_a_time_each_once_in_request_order(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"])
+
+    since, _ = roll(sim)
+
+    assert check_rolled(sim, since=since) == 1
+    order = workers(sim, since=since)
+    assert sorted(order) == sorted(sim.units)  # each unit exactly once
+    assert order == check_fifo(sim, since=since)  # and in request order
+
+
+@pytest.mark.charms("rolling-restart")
+def test_leader_hands_the_lock_on_in_the_hook_where_it_releases_it(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"])
+    leader = sim.leader
+    since = sim.now
+    sim.set_config(generation=1)
+    run_until_a_non_leader_holds(sim)
+    sim.set_config(generation=2)  # the leader asks again while others wait
+    check_quiesced(sim)
+
+    check_max_concurrency(sim.journal, 1)
+    intervals = [iv for iv in guarded_intervals(sim.journal) if iv.start >= since]
+    handovers = 0
+    for n, iv in enumerate(intervals[:-1]):
+        if iv.unit != leader:
+            continue
+        nxt = intervals[n + 1]
+        work_ctx = next(
+            c.context_id
+            for c in sim.tool_calls
+            if c.unit == leader and c.time == iv.start and c.argv[0] == "sim-journal"
+        )
+        grants = [
+            c
+            for c in sim.tool_calls
+            if c.context_id == work_ctx and c.argv[0] == "leader-set" and c.time >= iv.end
+        ]
+        if not any(nxt.unit in " ".join(c.argv) for c in grants):
+            continue  # the leader had not yet seen anyone waiting (first roll)
+        # The hook that did the leader's work also granted the next unit, so
+        # no further leader hook ran before that unit started.
+        between = [
+            h
+            for h in sim.trace
+            if h.unit == leader and h.event == "begin" and iv.end < h.time < nxt.start
+        ]
+        assert between == []
+        handovers += 1
+    assert handovers >= 1
+
+
+@pytest.mark.charms("rolling-restart")
+def test_leader_removed_while_another_unit_holds_the_lock(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=2)
+    old_leader = sim.leader
+    since = sim.now
+    sim.set_config(generation=1)
+    holder = run_until_a_non_leader_holds(sim)
+
+    sim.remove_leader()
+    check_quiesced(sim)
+
+    assert sim.leader not in (None, old_leader)
+    assert holder in workers(sim, since=since)
+    check_max_concurrency(sim.journal, 1)
+    check_all_requesters_acted(sim.journal, sim.units, since=since)
+    check_no_granted_flags_at_rest(flags_at_rest(sim))
+
+
+@pytest.mark.charms("rolling-restart")
+def test_removed_holder_loses_its_grant_and_the_others_finish(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=3)
+    since = sim.now
+    sim.set_config(generation=1)
+    holder = run_until_a_non_leader_holds(sim)
+
+    sim.remove_unit(holder)
+    check_quiesced(sim)
+
+    assert holder not in sim.units
+    assert holder not in sim.leader_settings().get("coordinator", "")
+    check_max_concurrency(sim.journal, 1)
+    check_all_requesters_acted(sim.journal, sim.units, since=since)
+
+
+@pytest.mark.charms("rolling-restart")
+def test_failed_hook_after_guarded_work_is_retried_without_overlap(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=4)
+    victim = next(u for u in sim.units if u != sim.leader)
+    sim.fail_next_hook(victim, after_journal_end=True)
+
+    since, _ = roll(sim)
+
+    failed = [h for h in sim.trace if h.unit == victim and h.event == "fail"]
+    assert failed, "the injected failure did not happen"
+    check_rolled(sim, since=since)
+    # The retried hook still holds the grant (the release never committed), so
+    # the victim restarts again: once in the failed hook, once on retry.
+    assert workers(sim, since=since).count(victim) == 2
+    assert all(workers(sim, since=since).count(u) == 1 for u in sim.units if u != victim)
+
+
+@pytest.mark.charms("rolling-restart")
+def test_single_unit_without_peers_acquires_at_once(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"], units=1)
+
+    since, hooks = roll(sim)
+
+    assert workers(sim, since=since) == sim.units
+    assert hooks == 1  # config-changed requests, is granted and restarts in one hook
+
+
+@pytest.mark.charms("serial-two-locks")
+def test_serial_allows_different_locks_at_once_but_never_the_same(simulate, built_charms):
+    sim = deploy(simulate, built_charms["serial-two-locks"], seed=5)
+    since = sim.now
+    sim.set_config(**{"backup-generation": 1})  # everyone asks for backup
+    run_until_a_non_leader_holds(sim)
+    sim.set_config(generation=1)  # now restart too, while someone backs up
+
+    check_quiesced(sim)
+
+    assert check_max_concurrency(sim.journal, 1, per_lock=True) == 1
+    assert check_max_concurrency(sim.journal, 5, per_lock=False) == 2
+    for lock in ("restart", "backup"):
+        check_all_requesters_acted(sim.journal, sim.units, lock=lock, since=since)
+    check_no_granted_flags_at_rest(flags_at_rest(sim))
+
+
+@pytest.mark.charms("two-at-once")
+def test_custom_class_lets_two_units_restart_at_once(simulate, built_charms):
+    sim = deploy(simulate, built_charms["two-at-once"], seed=6)
+
+    since, _ = roll(sim)
+
+    assert check_rolled(sim, allowed=2, since=since) == 2
+
+
+@pytest.mark.charms("bad-class", "rolling-restart")
+def test_bad_class_fails_every_hook_clearly_and_upgrade_recovers_without_loss(
+    simulate, built_charms
+):
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=7)
+    since = sim.now
+    sim.set_config(generation=1)
+    sim.run_for(120)  # the roll is under way: some units restarted, some wait
+    started = set(workers(sim, since=since))
+    assert 0 < len(started) < len(sim.units)
+
+    sim.upgrade_charm(str(built_charms["bad-class"]))
+    sim.run_for(600)
+    broken = [u for u in sim.units if sim.in_error(u)]
+    assert broken == sim.units
+    errors = [r for r in sim.logs if r.level == "ERROR" and r.time > since]
+    assert any(
+        "coordinator.class = 'charms.nosuch.Coordinator' is invalid" in r.message for r in errors
+    )
+
+    sim.upgrade_charm(str(built_charms["rolling-restart"]))
+    check_quiesced(sim)
+
+    check_max_concurrency(sim.journal, 1)
+    check_all_requesters_acted(sim.journal, sim.units, since=since)
+    check_no_granted_flags_at_rest(flags_at_rest(sim))
+
+
+@pytest.mark.charms("rolling-restart")
+def test_unit_added_mid_roll_joins_the_queue_and_finishes(simulate, built_charms):
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=8)
+    since = sim.now
+    sim.set_config(generation=1)
+    sim.run_for(60)
+    new = sim.add_unit()
+    sim.run_for(60)
+    sim.set_config(generation=2)  # everyone, the new unit included, asks again
+
+    check_quiesced(sim)
+
+    assert new in workers(sim, since=since)
+    check_max_concurrency(sim.journal, 1)
+    check_all_requesters_acted(sim.journal, sim.units, since=since)
+    check_no_granted_flags_at_rest(flags_at_rest(sim))
+
+
+def run_until_a_non_leader_holds(sim, step=5.0, limit=3600.0):
+    """Advance the simulation until a non-leader is inside guarded work; return it."""
+    end = sim.now + limit
+    while sim.now < end:
+        sim.run_for(step)
+        inside = [
+            iv.unit
+            for iv in guarded_intervals(sim.journal)
+            if iv.end == float("inf") and iv.unit != sim.leader
+        ]
+        if inside:
+            return inside[0]
+    pytest.fail("no non-leader started guarded work")
