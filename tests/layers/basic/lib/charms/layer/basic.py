@@ -28,6 +28,7 @@ import re
 import sys
 
 __all__ = [
+    "activate_venv",
     "WheelhouseMismatch",
     "bootstrap_charm_deps",
     "check_wheelhouse",
@@ -136,6 +137,17 @@ def check_wheelhouse(charm_dir=None):
                 sys.executable, "\n  ".join(problems)
             )
         )
+
+
+def activate_venv():
+    """Make an action run with the charm's libraries, as hooks do.
+
+    The real layer re-executes the action under its virtualenv's Python when
+    ``use_venv`` is on. This stand-in installs no virtualenv (the simulator
+    runs actions with a Python that has the charm's pinned libraries), so
+    there is nothing to switch to; it checks the wheelhouse as hooks do.
+    """
+    check_wheelhouse(_charm_dir())
 
 
 def bootstrap_charm_deps():
