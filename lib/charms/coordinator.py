@@ -493,6 +493,7 @@ class LayerCoordinator(BaseCoordinator):
         self._started = False
         self._unreadable = set()  # peers whose data could not be read this hook
         self._held = set()  # locks acquired with hold=True, kept until release()
+        self._new_locks = set()  # locks this unit first asked for in this hook
         self._cache = {}  # per-hook derived values
         self._leader_last = False
         self._status_at_start = None  # (status, message) when waiting_status is on
@@ -727,6 +728,7 @@ class LayerCoordinator(BaseCoordinator):
         own = self._requests[self._unit]
         if lock not in own:
             own[lock] = _timestamp()
+            self._new_locks.add(lock)
             _log(f"{self._unit} requests {lock!r}" + (" (held until released)" if hold else ""))
         if hold:
             self._held.add(lock)
@@ -735,6 +737,24 @@ class LayerCoordinator(BaseCoordinator):
         if self._leader:
             return self.grant(lock, self._unit)
         return False
+
+    def _defer_own(self, unit, lock):
+        """True if the leader should not grant itself ``lock`` yet (order: leader-last).
+
+        A request the leader made in this very hook waits for a later hook
+        when the leader has peers: the peers' requests of the same moment
+        (a config change reaches every unit at once) reach the leader only in
+        their own relation-changed hooks, and must be seen first.
+        """
+        return (
+            self._leader_last
+            and unit == self._unit
+            and lock in self._new_locks
+            and bool(self._requests_peers())
+        )
+
+    def _requests_peers(self):
+        return [u for u in self._requests if u != self._unit]
 
     def release(self, lock):
         """Give up ``lock``: release it if held, or withdraw the request.
@@ -834,6 +854,8 @@ class LayerCoordinator(BaseCoordinator):
             return True
         ts = self._requests.get(unit, {}).get(lock)
         if ts is None or self.paused_since or self._revoked(unit, lock, ts):
+            return False
+        if self._defer_own(unit, lock):
             return False
         queue = [
             u

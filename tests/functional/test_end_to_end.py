@@ -10,6 +10,7 @@ the layer's real code; only the hook tools are simulated.
 
 import pytest
 
+import layerlog
 from jujusim import Simulation
 from jujusim.invariants import (
     check_all_requesters_acted,
@@ -61,52 +62,24 @@ def workers(sim, lock="restart", since=0.0):
 def check_fifo(sim, lock="restart", since=0.0, tie=0.05):
     """Every grant goes to the oldest request the leader had seen; return the grant order.
 
-    The leader sees its own request at once, and a peer's request only in
-    the first relation-changed hook it runs for that peer after the hook
-    that made the request committed (Juju serves a peer's new settings no
-    earlier: juju-semantics.md §2). Request times are the simulated times of
-    the layer's "requests" log lines; requests closer than ``tie`` count as
-    simultaneous.
+    Request times are the simulated times of the layer's "requests" log
+    lines; requests closer than ``tie`` count as simultaneous.
     """
-    leader = sim.leader
-    marker = f"requests {lock!r}"
-    context_at = {(c.unit, c.time): c.context_id for c in sim.tool_calls}
-    commits = {h.context_id: h.time for h in sim.trace if h.event == "commit"}
-    asked, seen = {}, {}
-    for rec in sorted(sim.logs, key=lambda r: r.time):
-        if rec.time < since or not rec.message.startswith("coordinator: "):
-            continue
-        if marker in rec.message and rec.unit not in asked:
-            asked[rec.unit] = rec.time
-            if rec.unit == leader:
-                seen[rec.unit] = rec.time
-            else:
-                committed = commits[context_at[(rec.unit, rec.time)]]
-                seen[rec.unit] = min(
-                    h.time
-                    for h in sim.trace
-                    if h.unit == leader
-                    and h.event == "begin"
-                    and h.time >= committed
-                    and h.remote_unit == rec.unit
-                )
-    grants = [
-        (rec.time, rec.message.rsplit(" ", 1)[1])
-        for rec in sorted(sim.logs, key=lambda r: r.time)
-        if rec.time >= since and rec.unit == leader and f"leader grants {lock!r} to" in rec.message
-    ]
+    asked = layerlog.requests(sim, lock, since)
     done = set()
-    for when, unit in grants:
+    order = []
+    for when, unit in layerlog.grants(sim, lock, since):
         skipped = [
             u
-            for u in asked
-            if u not in done and u != unit and seen[u] <= when and asked[u] < asked[unit] - tie
+            for u, (t_asked, t_seen) in asked.items()
+            if u not in done and u != unit and t_seen <= when and t_asked < asked[unit][0] - tie
         ]
         assert not skipped, (
             f"at t={when:.2f} {unit} was granted before older known requests {skipped}"
         )
         done.add(unit)
-    return [unit for _, unit in grants]
+        order.append(unit)
+    return order
 
 
 def roll(sim, generation=1, max_hooks=5000):

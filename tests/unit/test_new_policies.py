@@ -208,3 +208,21 @@ def test_invalid_order_option_fails_naming_it(five):
     with pytest.raises(ValueError, match="coordinator.order"):
         with five.hook("app/1"):
             pass
+
+
+def test_leader_last_defers_the_leaders_new_request_to_a_later_hook(five):
+    five.options["order"] = "leader-last"
+
+    assert five.run("app/0", "config-changed", handler=lambda: acquire("restart")).result is False
+    assert five.grants() == {}
+
+    hook = five.run("app/0", "update-status")  # nobody else asked meanwhile
+    assert "coordinator.granted.restart" in hook.flags_in_handler
+
+
+def test_leader_last_grants_a_leader_without_peers_at_once(model):
+    model.options["order"] = "leader-last"
+    model.units = ["app/0"]
+    model.settings = {"app/0": {}}
+
+    assert model.run("app/0", handler=lambda: acquire("restart")).result is True
