@@ -90,6 +90,33 @@ def test_the_remote_unit_is_in_relation_list_during_joined(make_sim):
     assert logged(sim, "scripted/0", "coordinator-relation-joined") == ["list=scripted/1"]
 
 
+def test_a_unit_is_in_scope_with_its_address_settings_during_relation_created(make_sim):
+    # Juju joins the relation (EnterScope) before it can run relation-created:
+    # the unit's own settings are readable there, and it stays in scope even
+    # if that hook fails.
+    sim = make_sim(
+        """
+        import os, sys
+        def coordinator_relation_created(h):
+            h.log('own=%s' % h.rget('private-address', h.unit, rid='coordinator:0'))
+            marker = os.path.join(h.env['CHARM_DIR'], 'failed-once')
+            if h.unit == 'scripted/1' and not os.path.exists(marker):
+                open(marker, 'w').close()
+                sys.exit(1)
+    """,
+        units=2,
+    )
+    sim.run_until_quiet()
+    for unit in sim.units:
+        (line,) = set(logged(sim, unit, "coordinator-relation-created"))
+        assert line == "own=" + sim.relation_settings(unit)["private-address"]
+    hooks = sim.hooks()
+    failed = hooks.index(("scripted/1", "coordinator-relation-created", None, "fail"))
+    retried = hooks.index(("scripted/1", "coordinator-relation-created", None, "commit"))
+    joined = hooks.index(("scripted/0", "coordinator-relation-joined", "scripted/1", "commit"))
+    assert failed < joined < retried
+
+
 def test_a_missing_hook_file_counts_as_success(make_sim):
     sim = make_sim(units=1, remove_hooks=["start"])
     sim.run_until_quiet()

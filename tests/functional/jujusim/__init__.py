@@ -66,8 +66,10 @@ Simplified or not simulated (say so in the README):
   time, Unix ns) and JUJU_SIM_CLOCK_FILE (the unit's clock file, rewritten
   before each tool answer) for the simulated clock. No HOME, no JUJU_API_ADDRESSES,
   JUJU_METER_*, JUJU_SLA, DEBIAN_FRONTEND.
-- A unit enters the peer relation's scope when its relation-created hook
-  commits. `remove_unit(name)` (juju remove-unit): the unit finishes the hook
+- A unit enters the peer relation's scope as its relation-created hook
+  begins (Juju joins the relation, which writes the unit's address
+  settings, before it can run relation-created; the exact moment may be
+  earlier in Juju). `remove_unit(name)` (juju remove-unit): the unit finishes the hook
   it is running, skips leadership and config hooks, runs relation-departed
   for each remaining peer, then leaves the scope (only now do the others'
   relation-list drop it and their departed hooks become due), runs stop and

@@ -80,6 +80,7 @@ class _ActiveHook(object):
         self.out_path = ""
         self.out_offset = 0
         self.killed = False
+        self.cpu: Optional[float] = None
 
 
 class Simulation(object):
@@ -436,7 +437,13 @@ class Simulation(object):
         self._by_ctx[ctx_id] = hook
         self.trace.append(
             HookRecord(
-                "begin", unit.name, spec.name, spec.remote_unit, self.now, context_id=ctx_id
+                "begin",
+                unit.name,
+                spec.name,
+                spec.remote_unit,
+                self.now,
+                context_id=ctx_id,
+                leader=self.model.leader == unit.name,
             )
         )
         fault = self._faults.get(unit.name)
@@ -461,8 +468,33 @@ class Simulation(object):
         self._by_proc[id(proc)] = hook
         self._drive(hook)
 
+    def _enter_scope(self, unit: UnitState, rid: str):
+        """The agent joins a relation (EnterScope) before its relation-created hook runs.
+
+        Juju's relation state tracker enters scope when it first learns of the
+        relation, and can prepare relation-created only for a joined relation,
+        so the unit's own settings (with its addresses) exist and the other
+        units see it join while relation-created runs. It stays in scope if
+        that hook fails.
+        """
+        rel = self.model.relations[rid]
+        if unit.name in rel.scope or unit.dying:
+            return
+        rel.scope = sorted(rel.scope + [unit.name])
+        if unit.name not in rel.settings:
+            rel.settings[unit.name] = SettingsRecord(
+                data={
+                    "private-address": unit.address,
+                    "ingress-address": unit.address,
+                    "egress-subnets": unit.address + "/32",
+                }
+            )
+        self._wake_all(exclude=unit.name)
+
     def _prepare_agent_state(self, unit: UnitState, spec: HookSpec):
         """What the unit agent does as a hook starts: caches, charm files, action state."""
+        if spec.kind == "relation-created":
+            self._enter_scope(unit, spec.relation_id)
         for rid in unit.relations_created:
             cache = unit.relation_cache.setdefault(rid, RelationCache())
             members = unit.members.get(rid, {})
@@ -605,6 +637,7 @@ class Simulation(object):
         if hook is None:
             return
         hook.rc = rc
+        hook.cpu = proc.cpu
         hook.clock = max(hook.clock, self.now) + self._cost(self.costs.hook_exit)
         self._push(hook.clock, "exit", hook)
 
@@ -682,6 +715,7 @@ class Simulation(object):
                 rc,
                 hook.ctx.context_id,
                 output,
+                cpu=hook.cpu,
             )
         )
         self._wake(unit.name)
@@ -720,18 +754,6 @@ class Simulation(object):
             unit.relations_created.append(spec.relation_id)
             unit.members.setdefault(spec.relation_id, {})
             unit.relation_cache.setdefault(spec.relation_id, RelationCache())
-            rel = self.model.relations[spec.relation_id]
-            if unit.name not in rel.scope and not unit.dying:
-                rel.scope = sorted(rel.scope + [unit.name])
-                if unit.name not in rel.settings:
-                    rel.settings[unit.name] = SettingsRecord(
-                        data={
-                            "private-address": unit.address,
-                            "ingress-address": unit.address,
-                            "egress-subnets": unit.address + "/32",
-                        }
-                    )
-                self._wake_all(exclude=unit.name)
         elif kind == "leader-elected":
             unit.local_leader = True
         elif kind == "leader-settings-changed":
