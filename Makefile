@@ -13,7 +13,7 @@ TOX_ARGS ?=
 UNITS ?= 5
 SEED ?= 1
 
-.PHONY: test lint unit functional demo clean
+.PHONY: test lint unit functional demo bench clean
 
 test: $(TOX)
 	$(TOX) run -e lint,unit,functional $(TOX_ARGS)
@@ -23,6 +23,12 @@ lint unit functional: $(TOX)
 
 demo: $(TOX)
 	$(TOX) run -e demo -- --units $(UNITS) --seed $(SEED)
+
+# `make bench BENCH_UNITS=3,10` measures fewer application sizes.
+BENCH_UNITS ?= 3,10,30,100
+
+bench: $(TOX)
+	$(TOX) run -e bench -- --units $(BENCH_UNITS)
 
 $(TOX): tests/requirements-tox.txt
 	$(PYTHON) -m venv $(VENV)

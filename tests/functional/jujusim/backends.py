@@ -49,6 +49,9 @@ class HookProcess(object):
         self.popen = popen
         self.rc: Optional[int] = None
         self.pidfd: Optional[int] = None
+        # CPU seconds (user + system) of the hook process and the children it
+        # waited for (the tool shims under exec), from wait4(); None if unknown.
+        self.cpu: Optional[float] = None
 
 
 def is_python_script(path: str) -> bool:
@@ -107,7 +110,7 @@ class ExecBackend(object):
     def collect_exits(self) -> List[Tuple[HookProcess, int]]:
         done = []
         for proc in list(self._running):
-            rc = proc.rc if proc.popen is None else proc.popen.poll()
+            rc = proc.rc if proc.popen is None else self._poll(proc)
             if rc is not None:
                 proc.rc = rc
                 self._running.remove(proc)
@@ -116,6 +119,25 @@ class ExecBackend(object):
                     proc.pidfd = None
                 done.append((proc, rc))
         return done
+
+    @staticmethod
+    def _poll(proc: HookProcess) -> Optional[int]:
+        """Reap the process if it has exited (with wait4, for its CPU time)."""
+        popen = proc.popen
+        if popen.returncode is not None:
+            return popen.returncode
+        try:
+            pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+        except ChildProcessError:
+            return popen.poll()
+        if pid == 0:
+            return None
+        proc.cpu = usage.ru_utime + usage.ru_stime
+        if os.WIFSIGNALED(status):
+            popen.returncode = -os.WTERMSIG(status)
+        else:
+            popen.returncode = os.WEXITSTATUS(status)
+        return popen.returncode
 
     def kill(self, proc: HookProcess):
         if proc.popen is not None and proc.popen.poll() is None:
@@ -151,7 +173,7 @@ class ForkBackend(object):
         self._sock = None
         self._buf = b""
         self._by_pid = {}
-        self._exits: List[Tuple[int, int]] = []
+        self._exits: List[Tuple[int, int, Optional[float]]] = []
         self._next_id = 0
 
     def start(self):
@@ -198,7 +220,7 @@ class ForkBackend(object):
         """Read one message; file exit notices; return the message (or None)."""
         msg = self._read_message(timeout)
         if msg is not None and msg.get("op") == "exit":
-            self._exits.append((msg["pid"], msg["rc"]))
+            self._exits.append((msg["pid"], msg["rc"], msg.get("cpu")))
         return msg
 
     def spawn(self, path: str, env: dict, cwd: str, out_path: str) -> HookProcess:
@@ -230,10 +252,11 @@ class ForkBackend(object):
             if self._pump(0) is None:
                 break
         done = []
-        for pid, rc in self._exits:
+        for pid, rc, cpu in self._exits:
             proc = self._by_pid.pop(pid, None)
             if proc is not None:
                 proc.rc = rc
+                proc.cpu = cpu
                 done.append((proc, rc))
         self._exits = []
         return done

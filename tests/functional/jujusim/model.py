@@ -197,6 +197,11 @@ class HookRecord:
     exit_code: Optional[int] = None
     context_id: str = ""
     output: str = ""
+    # begin: whether the unit was the model's leader as the hook began.
+    leader: Optional[bool] = None
+    # commit/fail: CPU seconds of the hook process (None if not measured);
+    # real, not simulated, time, so never part of key().
+    cpu: Optional[float] = None
 
     def key(self):
         """The part of the record that must match across backends."""

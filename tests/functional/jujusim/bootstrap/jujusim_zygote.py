@@ -161,7 +161,7 @@ def main():
     def reap():
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -171,7 +171,8 @@ def main():
                 rc = -os.WTERMSIG(status)
             else:
                 rc = os.WEXITSTATUS(status)
-            send({"op": "exit", "pid": pid, "rc": rc})
+            cpu = usage.ru_utime + usage.ru_stime
+            send({"op": "exit", "pid": pid, "rc": rc, "cpu": cpu})
 
     send({"op": "ready"})
     buf = b""
