@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jujusim import Simulation
+from jujusim import Simulation, SimulationError
 from jujusim.testing import scripted_charm
 
 
@@ -296,6 +296,60 @@ def test_a_peer_read_in_a_hook_about_another_unit_can_be_stale(make_sim):
     sim.run_until_quiet()
     assert logged(sim, "scripted/0", "echo") == ["v=0"]
     assert logged(sim, "scripted/0", "coordinator-relation-changed")[-1] == "in changed v=fresh"
+
+
+def test_an_injected_peer_write_runs_relation_changed_elsewhere_with_the_new_value(make_sim):
+    sim = make_sim(
+        """
+        def coordinator_relation_changed(h):
+            h.log('%s junk=%s' % (h.remote, h.rget('junk')))
+    """,
+        units=3,
+    )
+    sim.run_until_quiet()
+    start = len(sim.trace)
+    at = sim.now + 5
+    sim.schedule(at, "write_relation_settings", "scripted/1", {"junk": "not json"})
+    sim.run_until_quiet()
+
+    assert sim.relation_settings("scripted/1")["junk"] == "not json"
+    changed = [
+        (r.unit, r.hook, r.remote_unit, r.time >= at)
+        for r in sim.trace[start:]
+        if r.event == "begin"
+    ]
+    assert sorted(changed) == [
+        ("scripted/0", "coordinator-relation-changed", "scripted/1", True),
+        ("scripted/2", "coordinator-relation-changed", "scripted/1", True),
+    ]
+    for unit in ("scripted/0", "scripted/2"):
+        assert logged(sim, unit, "coordinator-relation-changed")[-1] == (
+            "scripted/1 junk=not json"
+        )
+
+    sim.write_relation_settings("scripted/1", {"junk": None}, relation="coordinator")
+    sim.run_until_quiet()
+    assert "junk" not in sim.relation_settings("scripted/1")
+    assert logged(sim, "scripted/0", "coordinator-relation-changed")[-1] == "scripted/1 junk=None"
+
+
+def test_an_injected_peer_write_that_changes_nothing_triggers_nothing(make_sim):
+    sim = make_sim(units=3)
+    sim.run_until_quiet()
+    before = sim.relation_settings("scripted/1")
+    start = len(sim.trace)
+
+    assert not sim.write_relation_settings(
+        "scripted/1", {"private-address": before["private-address"], "absent": None}
+    )
+    assert sim.run_until_quiet() == 0
+
+    assert sim.trace[start:] == []
+    assert sim.relation_settings("scripted/1") == before
+    with pytest.raises(SimulationError):
+        sim.write_relation_settings("scripted/1", {"n": 5})
+    with pytest.raises(SimulationError):
+        sim.write_relation_settings("scripted/9", {"n": "5"})
 
 
 # -- leadership -----------------------------------------------------------------------------

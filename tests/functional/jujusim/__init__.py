@@ -18,6 +18,26 @@ Usage::
         assert sim.leader_settings() == {...}
         check_max_concurrency(sim.journal, 1)
 
+Fault injection (ways to break the model on purpose; each can also be
+given to ``schedule`` by name):
+
+- ``fail_next_hook(unit, ...)``: kill the unit's next hook (see below).
+- ``remove_unit(unit, force=True)``: the unit vanishes mid-hook.
+- ``expire_lease(honour_guarantee=False)``: leadership moves without the
+  leader leaving: at once (a controller fault: harsher than Juju's promise
+  that is-leader true holds for 30 s), or with ``honour_guarantee=True``
+  when that promise ends.
+- ``set_clock_skew(unit, seconds)``: the unit's wall clock is wrong.
+- ``write_relation_settings(unit, changes, relation=None)``: a buggy peer's
+  committed write: ``changes`` (key -> str, None deletes) land in ``unit``'s
+  settings of the peer relation as if a hook of ``unit`` had committed them
+  (version bump, relation-changed due on every other unit with ``unit`` as
+  remote; a write that changes nothing triggers nothing). Use it for garbage
+  such as ``{'coordinator': 'not json'}``.
+- ``write_leader_settings(changes)``: what the leader's ``leader-set``
+  commits (leader-settings-changed due on every non-leader), e.g. garbage
+  leader settings or grants for units that do not exist.
+
 Modules: `model` (plain-data state and side-channel records), `agent` (hook
 selection), `context` (per-hook view: buffers, caches, snapshots), `tools`
 (one function per hook tool), `sim` (the seeded discrete-event scheduler),
@@ -80,7 +100,8 @@ Simplified or not simulated (say so in the README):
   more hooks, the others' departed hooks are due at once and its settings
   stay readable until each of them has departed it. A removed leader resigns
   at once either way.
-- Leadership: no lease renewal model; `expire_lease()` deposes at once and
+- Leadership: no lease renewal model; `expire_lease()` deposes at once (or,
+  with honour_guarantee=True, 30 s after the leader's last is-leader true) and
   elects another unit after a seeded delay in [0, lease]; a deposed unit
   gets leader-settings-changed (no leader-deposed hook).
 - Tools not simulated: goal-state, network-get, storage-*, payload-*,
@@ -102,7 +123,13 @@ Simplified or not simulated (say so in the README):
   Monotonic clocks (time.monotonic, perf_counter) and non-Python programs
   (`date`) are real. `wall_clock(unit)` gives a unit's clock now.
 - fail_next_hook kills the hook process (exit -9); a 'first-tool-call' fault
-  armed for a hook that makes no tool call stays armed.
+  armed for a hook that makes no tool call stays armed; 'tool:NAME' kills the
+  next hook that calls tool NAME, at that call, before it takes effect.
+- Side channels for checkers: `trace` (HookRecord: begin with `leader`, the
+  unit's leadership as it began; commit/fail with `cpu`, the hook process's
+  CPU seconds from wait4, real not simulated), `tool_calls`, `logs`,
+  `status_history`, `journal`, `leader_history` [(time, leader or None)] and
+  `leader_settings_history` [(time, settings)].
 - fork backend: the hook's interpreter is the zygote's Python and the
   pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
   shipping its own copies in a venv gets the zygote's); `charms.__path__` is

@@ -136,6 +136,7 @@ class HookContext(object):
         if self.minion:
             return False
         if self.sim.model.leader == self.unit_name:
+            self.sim.leader_confirmed(self.unit_name)
             return True
         self.minion = True
         return False

@@ -66,6 +66,9 @@ from .tools import TOOLS, run_tool
 CLOCK_EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: simulated time 0 in hook processes
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FAULT_POINTS = ("journal-end", "next-tool-call", "first-tool-call")
+# Also accepted: "tool:<name>", the next call of that hook tool (e.g. "tool:relation-set").
+# Juju's promise to a unit that is-leader answered true (juju-semantics.md section 3).
+LEADERSHIP_GUARANTEE = 30.0
 
 
 class _ActiveHook(object):
@@ -167,6 +170,11 @@ class Simulation(object):
         self.logs: List[LogRecord] = []
         self.status_history: List[StatusRecord] = []
         self.journal: List[JournalEntry] = []
+        # (simulated time, leader or None) at each change of leader, and
+        # (time, settings) at each change of the leader settings.
+        self.leader_history: List[tuple] = []
+        self.leader_settings_history: List[tuple] = []
+        self._leader_confirmed_at: Dict[str, float] = {}
 
         self._queue: list = []
         self._seq = 0
@@ -200,7 +208,7 @@ class Simulation(object):
             self._backend.start()
             for _ in range(units):
                 self._create_unit()
-            self.model.leader = self._rng.choice(self.model.live_units())
+            self._set_leader(self._rng.choice(self.model.live_units()))
             for name in self.model.live_units():
                 self._wake(name)
         except BaseException:
@@ -651,7 +659,7 @@ class Simulation(object):
             return
         hook.ctx.cwd = os.fsdecode(fields[1]) or hook.ctx.cwd
         argv = tuple(os.fsdecode(f) for f in fields[3:])
-        if self._fault_before(hook):
+        if self._fault_before(hook, argv):
             self._kill(hook, conn, argv)
             return
         rc, out, err = run_tool(hook.ctx, argv, fields[2])
@@ -722,19 +730,7 @@ class Simulation(object):
 
     def _commit_writes(self, unit: UnitState, ctx: HookContext):
         for rid, changes in sorted(ctx.pending.items()):
-            record = self.model.relations[rid].settings.get(unit.name)
-            if record is None:
-                continue
-            new = dict(record.data)
-            for key, value in changes.items():
-                if value is None:
-                    new.pop(key, None)
-                else:
-                    new[key] = value
-            if new != record.data:
-                record.data = new
-                record.version += 1
-                self._wake_all(exclude=unit.name)
+            self._apply_relation_changes(unit.name, rid, changes)
         ports = list(unit.opened_ports)
         for opening, port in ctx.port_changes:
             if opening and port not in ports:
@@ -742,6 +738,28 @@ class Simulation(object):
             elif not opening and port in ports:
                 ports.remove(port)
         unit.opened_ports = ports
+
+    def _apply_relation_changes(self, name: str, rid: str, changes: Dict[str, Optional[str]]):
+        """Commit `changes` to unit `name`'s settings in `rid`; True if anything changed.
+
+        A real change bumps the settings version and wakes every other unit
+        (their relation-changed for `name` becomes due); no change, nothing.
+        """
+        record = self.model.relations[rid].settings.get(name)
+        if record is None:
+            return False
+        new = dict(record.data)
+        for key, value in changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        if new == record.data:
+            return False
+        record.data = new
+        record.version += 1
+        self._wake_all(exclude=name)
+        return True
 
     def _commit(self, unit: UnitState, hook: _ActiveHook):
         spec = hook.spec
@@ -829,10 +847,13 @@ class Simulation(object):
 
     # -- fault injection -----------------------------------------------------------------
 
-    def _fault_before(self, hook: _ActiveHook) -> bool:
+    def _fault_before(self, hook: _ActiveHook, argv: tuple) -> bool:
         fault = self._faults.get(hook.unit)
         if fault is None:
             return False
+        if fault[0].startswith("tool:") and argv[:1] == (fault[0][5:],):
+            del self._faults[hook.unit]
+            return True
         if fault[0] == "armed-first-call" and fault[2] == hook.ctx.context_id:
             del self._faults[hook.unit]
             return True
@@ -860,6 +881,16 @@ class Simulation(object):
         return "%s:%s" % (self.model.application, name)
 
     def write_leader_settings(self, changes: Dict[str, Optional[str]]):
+        """Apply `changes` (key -> str, or None to delete) to the leader settings.
+
+        What a successful ``leader-set`` does (tool implementations call it):
+        the settings change at once and, if anything really changed, the
+        version is bumped and leader-settings-changed becomes due on every
+        non-leader (not on the leader). Called by a test it is also a fault
+        injection: whatever the leader would have written, garbage included.
+        """
+        self._check_open()
+        _check_changes(changes)
         new = dict(self.model.leader_settings)
         for key, value in changes.items():
             if value is None:
@@ -869,7 +900,32 @@ class Simulation(object):
         if new != self.model.leader_settings:
             self.model.leader_settings = new
             self.model.leader_settings_version += 1
+            self.leader_settings_history.append((self.now, dict(new)))
             self._wake_all(exclude=self.model.leader)
+
+    def write_relation_settings(
+        self, unit: str, changes: Dict[str, Optional[str]], relation: Optional[str] = None
+    ) -> bool:
+        """Fault injection: a buggy peer's committed write to its own relation settings.
+
+        Applies `changes` (key -> str, or None to delete the key) to `unit`'s
+        settings in the peer relation `relation` (name or id; default: the
+        first peer relation) exactly as if a hook of `unit` had committed
+        them: a real change bumps the settings version and makes
+        <relation>-relation-changed due on every other unit in scope, with
+        `unit` as the remote unit; a write that changes nothing triggers
+        nothing. `unit` itself gets no hook for it, as for its own writes. A
+        hook `unit` is running meanwhile keeps what it already read and
+        commits its own writes over these, key by key. Returns True if the
+        settings changed. `unit` must be live and in the relation's scope.
+        """
+        self._check_open()
+        self._live_unit(unit)
+        _check_changes(changes)
+        rid = self._rid(relation)
+        if unit not in self.model.relations[rid].scope:
+            raise SimulationError("unit %s is not in the scope of %s yet" % (unit, rid))
+        return self._apply_relation_changes(unit, rid, dict(changes))
 
     def record_log(self, ctx: HookContext, level: str, message: str):
         self.logs.append(LogRecord(ctx.unit_name, ctx.spec.name, level, message, self.now))
@@ -954,7 +1010,7 @@ class Simulation(object):
             )
         unit.dying = True
         if self.model.leader == name:
-            self.model.leader = None
+            self._set_leader(None)
             self._schedule_election(exclude=name)
         if force:
             self._vanish(unit)
@@ -1005,16 +1061,42 @@ class Simulation(object):
         self.remove_unit(name, force=force)
         return name
 
-    def expire_lease(self) -> str:
-        """The leader's lease lapses; another live unit is elected within the lease."""
+    def expire_lease(self, honour_guarantee: bool = False) -> str:
+        """The leader's lease lapses; another live unit is elected within the lease.
+
+        By default the leader is deposed at once, even inside a hook where
+        is-leader has just said true: harsher than Juju, which promises a
+        unit whose is-leader said true leadership for the next 30 s (loss
+        sooner takes a controller fault). With ``honour_guarantee=True`` the
+        lease lapses when that promise ends: 30 s after the leader's last
+        is-leader true, or now if that is longer ago.
+        """
         self._check_open()
         old = self.model.leader
         if old is None:
             raise SimulationError("there is no leader whose lease could expire")
-        self.model.leader = None
+        if honour_guarantee:
+            ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
+            if ends > self.now:
+                self._timer(ends - self.now, "lease", lambda: self._lapse(old))
+                return old
+        self._lapse(old)
+        return old
+
+    def _lapse(self, old: str):
+        if self.model.leader != old:
+            return
+        self._set_leader(None)
         self._wake(old)
         self._schedule_election(exclude=old)
-        return old
+
+    def leader_confirmed(self, unit: str):
+        """is-leader said true to `unit` now (called by the tool implementation)."""
+        self._leader_confirmed_at[unit] = self.now
+
+    def _set_leader(self, name: Optional[str]):
+        self.model.leader = name
+        self.leader_history.append((self.now, name))
 
     def _schedule_election(self, exclude: Optional[str]):
         delay = self._rng.uniform(0.0, self.costs.lease)
@@ -1027,7 +1109,7 @@ class Simulation(object):
         candidates = [u for u in live if u != exclude] or live
         if not candidates:
             return
-        self.model.leader = self._rng.choice(candidates)
+        self._set_leader(self._rng.choice(candidates))
         self._wake_all()
 
     def fail_next_hook(self, unit: str, after_journal_end=True, lock: Optional[str] = None):
@@ -1037,7 +1119,9 @@ class Simulation(object):
         ``sim-journal end`` (optionally for `lock`), after the end is recorded
         and before it learns so; 'next-tool-call' lets that call finish and
         kills at the following tool call; 'first-tool-call' (or False) kills
-        the next hook at its first tool call.
+        the next hook at its first tool call; 'tool:NAME' kills the next hook
+        that calls hook tool NAME, at that call and before it takes effect
+        (e.g. 'tool:relation-set' lands in the layer's end-of-hook callbacks).
         """
         self._check_open()
         self._live_unit(unit)
@@ -1046,7 +1130,9 @@ class Simulation(object):
             point = "journal-end"
         elif point is False:
             point = "first-tool-call"
-        if point not in FAULT_POINTS:
+        if point not in FAULT_POINTS and not (
+            isinstance(point, str) and point.startswith("tool:") and len(point) > 5
+        ):
             raise SimulationError(
                 "unknown failure point %r: use one of %s" % (point, FAULT_POINTS)
             )
@@ -1114,6 +1200,8 @@ class Simulation(object):
             "upgrade_charm",
             "run_action",
             "set_clock_skew",
+            "write_relation_settings",
+            "write_leader_settings",
         )
         if operation not in allowed:
             raise SimulationError("cannot schedule %r: use one of %s" % (operation, allowed))
@@ -1274,6 +1362,19 @@ def _reply(conn: socket.socket, rc: int, out: bytes, err: bytes):
         pass
     finally:
         conn.close()
+
+
+def _check_changes(changes) -> None:
+    """Settings changes must map string keys to strings (or None, to delete)."""
+    if not isinstance(changes, dict):
+        raise SimulationError("settings changes must be a dict, got %r" % (changes,))
+    for key, value in changes.items():
+        if not isinstance(key, str) or not key:
+            raise SimulationError("a settings key must be a non-empty string, got %r" % (key,))
+        if value is not None and not isinstance(value, str):
+            raise SimulationError(
+                "settings value of %r must be a string or None, got %r" % (key, value)
+            )
 
 
 def _is_number(value) -> bool:
