@@ -387,6 +387,23 @@ def _parse_grants(raw, key=KEY):
     return grants
 
 
+def _garbled(raw, grants):
+    """True if the leader setting ``raw`` holds more than the valid ``grants`` parsed from it.
+
+    Entries without locks (``{unit: {}}``) count as valid: nothing is lost
+    by dropping them, so they alone are no reason to rewrite the setting.
+    """
+    if not raw:
+        return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return True
+    if not isinstance(data, dict):
+        return True
+    return {unit: locks for unit, locks in data.items() if locks != {}} != grants
+
+
 def _dump(data):
     return json.dumps(data, sort_keys=True)
 
@@ -492,6 +509,7 @@ class LayerCoordinator(BaseCoordinator):
         self._requests = None
         self._started = False
         self._unreadable = set()  # peers whose data could not be read this hook
+        self._released = {}  # {unit: {lock: timestamp}}: grants each unit says it released
         self._held = set()  # locks acquired with hold=True, kept until release()
         self._new_locks = set()  # locks this unit first asked for in this hook
         self._cache = {}  # per-hook derived values
@@ -546,6 +564,11 @@ class LayerCoordinator(BaseCoordinator):
         settings = hookenv.leader_get() or {}
         self._loaded_settings = settings
         self._loaded_grants = _parse_grants(settings.get(self.key), self.key)
+        # Garbage in the setting is rewritten by the leader's next save, even
+        # when the grants it holds are unchanged.
+        self._grants_garbled = self._leader and _garbled(
+            settings.get(self.key), self._loaded_grants
+        )
         self.grants = _without_empty(self._loaded_grants)
         self.paused_since = settings.get(_PAUSED_KEY) or None
         self.revoked = _parse_grants(settings.get(_REVOKED_KEY), _REVOKED_KEY)
@@ -582,9 +605,10 @@ class LayerCoordinator(BaseCoordinator):
         pending = _parse_locks(kv.get(_LOCAL_KEY), "requests kept in unitdata")
         self._pending_local = bool(pending)
         self._own_on_relation = False
+        self._loaded_marker = {}
         if self.relid is not None:
             try:
-                raw = hookenv.relation_get(self.key, self._unit, self.relid)
+                data = hookenv.relation_get(None, self._unit, self.relid) or {}
             except Exception as exc:  # noqa: BLE001 -- the hook tool's error is the answer
                 _log(
                     f"own relation settings not readable yet ({exc}); keeping requests locally",
@@ -592,7 +616,12 @@ class LayerCoordinator(BaseCoordinator):
                 )
             else:
                 self._own_on_relation = True
-                published = _parse_locks(raw, f"this unit's {self.key!r} relation data")
+                published = _parse_locks(
+                    data.get(self.key), f"this unit's {self.key!r} relation data"
+                )
+                self._loaded_marker = _parse_locks(
+                    data.get(self._released_key), f"this unit's {self._released_key!r} data"
+                )
                 self._loaded_own = dict(published)
                 if pending:
                     _log(
@@ -608,20 +637,29 @@ class LayerCoordinator(BaseCoordinator):
         self._loaded_own = dict(pending)
         return pending
 
+    @property
+    def _released_key(self):
+        """Relation key where a unit lists the grants it has released: ``{lock: timestamp}``."""
+        return f"{self.key}-released"
+
     def _read_unit(self, unit):
-        """Return a peer's raw request data: None if unset, _UNREADABLE on error."""
+        """Return a peer's relation settings (a dict), or _UNREADABLE on error."""
         try:
-            return hookenv.relation_get(self.key, unit, self.relid)
+            return hookenv.relation_get(None, unit, self.relid) or {}
         except Exception as exc:  # noqa: BLE001 -- e.g. a unit leaving between list and get
             _log(f"cannot read {unit}'s requests, will retry next hook: {exc}", "WARNING")
             self._unreadable.add(unit)
             return _UNREADABLE
 
     def _read_peer(self, unit):
-        raw = self._read_unit(unit)
-        if raw is _UNREADABLE:
-            return raw
-        return _parse_locks(raw, f"{unit}'s {self.key!r} relation data")
+        """Return a peer's requests (recording its released grants), or _UNREADABLE."""
+        data = self._read_unit(unit)
+        if data is _UNREADABLE:
+            return data
+        self._released[unit] = _parse_locks(
+            data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
+        )
+        return _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data")
 
     def _read_all_peers(self):
         if self.relid is None:
@@ -642,6 +680,7 @@ class LayerCoordinator(BaseCoordinator):
             not isinstance(view, dict)
             or view.get("relid") != self.relid
             or not isinstance(view.get("units"), dict)
+            or not isinstance(view.get("released"), dict)
             or hook in ("leader-elected", "upgrade-charm")
         )
         if stale:
@@ -649,6 +688,7 @@ class LayerCoordinator(BaseCoordinator):
             units = {}
         else:
             units = {u: locks for u, locks in view["units"].items() if u in members}
+            self._released = {u: r for u, r in view["released"].items() if u in members}
         to_read = members - set(units)
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self.relid:
@@ -808,10 +848,9 @@ class LayerCoordinator(BaseCoordinator):
             if unit in self._unreadable:
                 continue  # unknown is not released: keep its grant
             locks = self.grants[unit]
-            wanted = self._requests.get(unit, {})
             for lock in sorted(locks):
                 ts = locks[lock]
-                if wanted.get(lock) != ts or self._revoked(unit, lock, ts):
+                if not self._still_held(unit, lock, ts) or self._revoked(unit, lock, ts):
                     del locks[lock]
                     self.granted_at.get(unit, {}).pop(lock, None)
                     self.released(unit, lock, _parse_timestamp(ts))
@@ -838,6 +877,52 @@ class LayerCoordinator(BaseCoordinator):
         )
         for _, lock, unit in pending:
             self.grant(lock, unit)
+
+    def _still_held(self, unit, lock, ts):
+        """Whether the grant of ``lock`` (request ``ts``) to ``unit`` still stands.
+
+        It stands while the unit's request is ``ts``. A peer with no request
+        for the lock at all keeps its grant until it says it released it (its
+        ``<key>-released`` relation data): a leader publishes a grant to
+        itself before its guarded work, while its request reaches the
+        relation only when that hook ends, so a new leader elected meanwhile
+        must not hand the lock on. A peer that left, or asks again with a
+        new timestamp, has let it go.
+        """
+        if unit not in self._requests:
+            return False  # departed
+        wanted = self._requests[unit].get(lock)
+        if wanted is not None or unit == self._unit:
+            return wanted == ts
+        return self._released.get(unit, {}).get(lock, "") < ts
+
+    def _publish_own_grant(self):
+        """Write the grants to the leader settings now, before the leader's own guarded work.
+
+        Returns False, having written nothing, if this unit is no longer the
+        leader. Without peers there is nobody to protect, and nothing is
+        written until the end of the hook.
+        """
+        if self.relid is None or not hookenv.related_units(self.relid):
+            return True
+        changes = self._leader_changes()
+        if not changes:
+            return True
+        if not hookenv.is_leader():
+            _log(
+                "leadership lost during the hook; not granting this unit's own request", "WARNING"
+            )
+            self._leader = False
+            return False
+        hookenv.leader_set(changes)
+        for key, value in changes.items():
+            if value:
+                self._loaded_settings[key] = value
+            else:
+                self._loaded_settings.pop(key, None)
+        self._loaded_grants = _without_empty(self.grants)
+        self._grants_garbled = False
+        return True
 
     def grant(self, lock, unit):
         """Grant ``lock`` to ``unit`` if the policy allows; return True if granted.
@@ -869,6 +954,10 @@ class LayerCoordinator(BaseCoordinator):
         if policy(lock, unit, holders, queue):
             self.grants.setdefault(unit, {})[lock] = ts
             self.granted_at.setdefault(unit, {})[lock] = _timestamp()
+            if unit == self._unit and not self._publish_own_grant():
+                del self.grants[unit][lock]
+                self.granted_at[unit].pop(lock, None)
+                return False
             _log(f"leader grants {lock!r} to {unit}")
             return True
         return False
@@ -946,22 +1035,31 @@ class LayerCoordinator(BaseCoordinator):
         self._held &= set(own)
         if self._held != self._loaded_held:
             unitdata.kv().set(_HELD_KEY, sorted(self._held))
+        stored = self._loaded_grants  # the grants in the leader settings after this hook
         if self._leader:
             changes = self._leader_changes()
             if changes:
                 if hookenv.is_leader():
                     hookenv.leader_set(changes)
+                    stored = _without_empty(self.grants)
                 else:
                     _log(
                         "leadership lost during the hook; the new leader will decide grants",
                         "WARNING",
                     )
+            else:
+                stored = _without_empty(self.grants)
             view = {
                 "relid": self.relid,
                 "units": {
                     u: locks
                     for u, locks in self._requests.items()
                     if u != self._unit and u not in self._unreadable
+                },
+                "released": {
+                    u: marker
+                    for u, marker in self._released.items()
+                    if marker and u in self._requests and u not in self._unreadable
                 },
             }
             if view != self._loaded_view:
@@ -972,8 +1070,19 @@ class LayerCoordinator(BaseCoordinator):
             if own != self._loaded_own:
                 unitdata.kv().set(_LOCAL_KEY, own)
         else:
+            settings = {}
             if own != self._loaded_own:
-                hookenv.relation_set(self.relid, relation_settings={self.key: _dump(own)})
+                settings[self.key] = _dump(own)
+            # Say which grants this unit has given up, so that a leader who
+            # never saw the request (see _still_held) can hand the lock on.
+            marker = dict(self._loaded_marker)
+            for lock, ts in stored.get(self._unit, {}).items():
+                if own.get(lock) != ts and marker.get(lock, "") < ts:
+                    marker[lock] = ts
+            if marker != self._loaded_marker:
+                settings[self._released_key] = _dump(marker)
+            if settings:
+                hookenv.relation_set(self.relid, relation_settings=settings)
             if self._pending_local:
                 unitdata.kv().unset(_LOCAL_KEY)
 
@@ -996,7 +1105,7 @@ class LayerCoordinator(BaseCoordinator):
         changes = {}
         for key, value in wanted.items():
             if key == self.key:
-                if grants != self._loaded_grants:
+                if grants != self._loaded_grants or self._grants_garbled:
                     changes[key] = value
             elif (self._loaded_settings.get(key) or "") != value:
                 changes[key] = value

@@ -141,6 +141,42 @@ def test_garbage_leader_setting_is_ignored_and_repaired_by_the_leader(model, gar
     assert list(model.grants()) == ["app/1"]
 
 
+@pytest.mark.parametrize(
+    "garbage", ["{{{", '["x"]', '{"app/1": "restart"}', '{"app/1": {"restart": 5}}']
+)
+def test_leader_repairs_a_garbage_leader_setting_even_with_nothing_to_grant(model, garbage):
+    model.leader_settings["coordinator"] = garbage
+
+    model.run("app/0", "update-status")  # nobody asks for anything
+
+    assert model.leader_settings["coordinator"] == "{}"
+    model.logs.clear()
+    model.run("app/0", "update-status")
+    model.run("app/1", "update-status")
+    assert [level for _, level, _ in model.logs if level == "WARNING"] == []
+
+
+@pytest.mark.parametrize(
+    "valid",
+    [
+        # charmhelpers' own formatting (json.dumps without sort_keys), and a
+        # unit left with no locks: valid data, not rewritten just to reformat.
+        '{"app/1": {"restart": "2026-01-01 00:00:00.000000Z", '
+        '"b": "2026-01-01 00:00:01.000000Z"}}',
+        '{"app/2": {}}',
+    ],
+)
+def test_leader_does_not_rewrite_a_valid_leader_setting_written_differently(model, valid):
+    model.leader_settings["coordinator"] = valid
+    if "app/1" in valid:
+        model.settings["app/1"]["coordinator"] = json.dumps(json.loads(valid)["app/1"])
+
+    model.run("app/0", "update-status")
+
+    assert model.leader_settings["coordinator"] == valid
+    assert [args for args in calls(model, "app/0", "leader-set") if "coordinator" in args[0]] == []
+
+
 def test_grants_for_units_that_no_longer_exist_are_revoked(model):
     model.leader_settings["coordinator"] = json.dumps(
         {"app/9": {"restart": "2026-01-01 00:00:00.000000Z"}}
@@ -189,4 +225,4 @@ def test_unreadable_holder_keeps_its_grant_and_is_reread_next_hook(model):
     model.settings["app/2"] = saved
     model.calls.clear()
     model.run("app/0", "update-status")
-    assert ("app/0", "relation-get", ("coordinator", "app/2")) in model.calls
+    assert ("app/0", "relation-get", (None, "app/2")) in model.calls

@@ -1,0 +1,92 @@
+"""A leader that loses its lease around its own guarded work (issue 5's known gap).
+
+Juju promises a unit whose is-leader said true leadership for 30 s; past that
+(or in a controller fault) a new leader can be elected while the old one is
+still in the hook where it granted itself a lock. The old leader's request
+reaches its relation data only when that hook ends, so the layer publishes the
+self-grant at once, and a new leader keeps a grant whose holder has not yet
+said (in ``coordinator-released``) that it let go.
+"""
+
+import json
+
+import pytest
+
+
+def acquire(lock):
+    import charms.coordinator
+
+    return charms.coordinator.acquire(lock)
+
+
+def test_leader_publishes_its_own_grant_before_its_guarded_work(model):
+    seen = {}
+
+    def handler():
+        granted = acquire("restart")
+        seen["grants"] = json.loads(model.leader_settings["coordinator"])
+        return granted
+
+    assert model.run("app/0", "config-changed", handler=handler).result is True
+
+    assert list(seen["grants"]) == ["app/0"]
+    assert model.grants() == {}  # released at the end of the hook
+
+
+def test_leader_that_has_lost_its_lease_does_not_grant_itself(model):
+    def handler():
+        model.leader = "app/1"  # the lease lapsed during this hook
+        return acquire("restart")
+
+    assert model.run("app/0", "config-changed", handler=handler).result is False
+
+    assert model.grants() == {}
+    assert list(model.requests_of("app/0")) == ["restart"]  # it waits like anyone
+
+
+def test_new_leader_keeps_the_old_leaders_grant_until_it_says_it_released(model):
+    model.run("app/0", "update-status")  # the leader's view of its peers is current
+    model.run("app/2", handler=lambda: acquire("restart"))  # not seen by the leader yet
+
+    def work_then_die():
+        assert acquire("restart") is True  # granted to itself, published at once
+        raise RuntimeError("the old leader's hook dies after its guarded work")
+
+    with pytest.raises(RuntimeError):
+        model.run("app/0", "config-changed", handler=work_then_die)
+    assert model.requests_of("app/0") == {}  # its request never reached the relation
+
+    model.leader = "app/1"
+    model.run("app/1", "leader-elected")
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    assert list(model.grants()) == ["app/0"]  # app/2 waits: app/0 may still be working
+
+    model.run("app/0", "config-changed")  # the retried hook succeeds
+    released = json.loads(model.settings["app/0"]["coordinator-released"])
+    assert list(released) == ["restart"]
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert list(model.grants()) == ["app/2"]
+
+
+def test_non_leader_says_it_released_in_the_same_write_as_its_request(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    granted_ts = model.grants()["app/1"]["restart"]
+
+    model.run("app/1", "leader-settings-changed")
+
+    writes = [args for u, tool, args in model.calls if u == "app/1" and tool == "relation-set"]
+    assert model.requests_of("app/1") == {}
+    assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": granted_ts}
+    assert len(writes) == 2  # the request, then the release (one write each)
+
+
+def test_grant_of_a_unit_that_asks_again_with_a_new_timestamp_is_dropped(model):
+    model.leader_settings["coordinator"] = json.dumps(
+        {"app/1": {"restart": "2026-01-01 00:00:00.000000Z"}}
+    )
+    model.run("app/1", handler=lambda: acquire("restart"))  # a new request
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert model.grants()["app/1"]["restart"] != "2026-01-01 00:00:00.000000Z"
