@@ -48,9 +48,32 @@ class ToolError(Exception):
 
 
 class FakeModel:
-    """What Juju holds for one application, seen through hookenv."""
+    """What Juju holds for one application, seen through hookenv.
 
-    def __init__(self, tmp_path, units=("app/0",), leader="app/0", relation=True):
+    Every unit is a member of the ``coordinator`` peer relation from the
+    start (as after Juju's startup sequence), and by default a unit's
+    relation-get of another unit reads that unit's committed settings as they
+    are now.
+
+    ``peer_cache=True`` adds the unit agent's cache of peer settings
+    (shared/docs/juju-semantics.md, section 2), as Juju's RelationCache and
+    the simulator under tests/functional keep it: a unit's relation-get of
+    another unit X returns the copy of X's committed settings this unit
+    cached, and a relation-joined or relation-changed hook with remote X is
+    the only thing that drops that copy (at the start of the hook). The
+    first read of X after that, in that hook or a later one, fetches X's
+    committed settings and caches them across hooks. Before any joined or
+    changed hook for X the cache holds nothing, so the first read fetches
+    and caches, as if the unit had joined X earlier and not read it since.
+    Units no longer in ``units`` (departed) are dropped from the cache at the
+    start of each hook and read afresh, as Juju does for non-members. A
+    unit's own settings are always read fresh, plus its pending writes.
+    ``cache`` holds the copies: ``{unit: {remote unit: settings}}``.
+    """
+
+    def __init__(
+        self, tmp_path, units=("app/0",), leader="app/0", relation=True, peer_cache=False
+    ):
         self.tmp_path = tmp_path
         self.units = list(units)
         self.leader = leader
@@ -63,6 +86,8 @@ class FakeModel:
         self.logs = []  # (unit, level, message)
         self.calls = []  # (unit, tool, args) for cost assertions
         self.unreadable = set()  # units whose relation settings relation-get refuses
+        self.peer_cache = peer_cache
+        self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
 
     def add_unit(self, unit):
         self.units.append(unit)
@@ -156,6 +181,11 @@ class Hook:
         self._call("relation-get", attribute, unit)
         if unit not in self.model.settings or unit in self.model.unreadable:
             raise ToolError(f"cannot read settings for unit {unit!r}")
+        if self.model.peer_cache and unit != self.unit and unit in self.model.units:
+            cache = self.model.cache.setdefault(self.unit, {})
+            if unit not in cache:
+                cache[unit] = dict(self.model.settings[unit])
+            return cache[unit].get(attribute) if attribute else dict(cache[unit])
         data = dict(self.model.settings[unit])
         if unit == self.unit:
             data.update(self.pending)
@@ -217,6 +247,12 @@ class Hook:
                 JUJU_RELATION_ID=RELATION_ID,
                 JUJU_RELATION="coordinator",
             )
+        if m.peer_cache:
+            cache = m.cache.setdefault(self.unit, {})
+            for unit in [u for u in cache if u not in m.units]:
+                del cache[unit]
+            if self.remote and self.name.endswith(("-relation-joined", "-relation-changed")):
+                cache.pop(self.remote, None)
         _fresh_process_state()
         fakes = {
             "is_leader": self._is_leader,
@@ -290,8 +326,7 @@ def _fresh_process_state():
     hookenv.cache.clear()
     ch_coordinator.Singleton._instances.clear()
     _close_kv()
-    for name in [n for n in sys.modules if n == "charms.coordinator"]:
-        del sys.modules[name]
+    sys.modules.pop("charms.coordinator", None)
     sys.modules.pop("charms.layer.options", None)
     sys.modules.pop("charms.layer", None)
 
