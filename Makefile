@@ -13,7 +13,7 @@ TOX_ARGS ?=
 UNITS ?= 5
 SEED ?= 1
 
-.PHONY: test lint unit functional demo bench clean
+.PHONY: test lint unit functional demo bench fuzz clean
 
 test: $(TOX)
 	$(TOX) run -e lint,unit,functional $(TOX_ARGS)
@@ -29,6 +29,13 @@ BENCH_UNITS ?= 3,10,30,100
 
 bench: $(TOX)
 	$(TOX) run -e bench -- --units $(BENCH_UNITS)
+
+# `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs another slice of the campaign.
+SCHEDULES ?= 10000
+FIRST_SEED ?= 1
+
+fuzz: $(TOX)
+	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED)
 
 $(TOX): tests/requirements-tox.txt
 	$(PYTHON) -m venv $(VENV)
