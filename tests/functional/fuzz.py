@@ -48,6 +48,7 @@ and reproduces exactly with ``--show-seed``.
 """
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -56,7 +57,7 @@ import time
 import traceback
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import charmbuild
@@ -286,7 +287,6 @@ class _Run:
         return True
 
     def _grantees(self, live):
-        import json
 
         try:
             grants = json.loads(self.sim.leader_settings().get("coordinator") or "{}")
@@ -369,7 +369,6 @@ class _Run:
         return False
 
     def _check_grant_held(self, intervals):
-        import json
 
         history = self.sim.leader_settings_history
         leaders = self.sim.leader_history
@@ -497,6 +496,7 @@ def main(argv=None):
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--show-seed", type=int, help="print and run one schedule")
+    parser.add_argument("--json", help="also write each schedule's outcome to this file")
     args = parser.parse_args(argv)
     if args.show_seed is not None:
         print(generate(args.show_seed).describe())
@@ -505,6 +505,9 @@ def main(argv=None):
         seeds = list(range(args.first_seed, args.first_seed + args.schedules))
         outcomes, elapsed = campaign(seeds, jobs=args.jobs, progress=100)
     print(report(outcomes, elapsed))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"elapsed": elapsed, "outcomes": [asdict(o) for o in outcomes]}, f)
     return 1 if any(o.violations or o.error for o in outcomes) else 0
 
 
