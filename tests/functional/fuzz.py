@@ -57,7 +57,7 @@ import time
 import traceback
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional, Tuple
 
 import charmbuild
@@ -490,6 +490,13 @@ def campaign(seeds, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
     return outcomes, time.perf_counter() - started
 
 
+def _jsonable(outcome: Outcome) -> dict:
+    # Not dataclasses.asdict: it rebuilds a Counter from (key, count) pairs.
+    data = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
+    data["faults"], data["skipped"] = dict(outcome.faults), dict(outcome.skipped)
+    return data
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schedules", type=int, default=10000)
@@ -507,7 +514,7 @@ def main(argv=None):
     print(report(outcomes, elapsed))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"elapsed": elapsed, "outcomes": [asdict(o) for o in outcomes]}, f)
+            json.dump({"elapsed": elapsed, "outcomes": [_jsonable(o) for o in outcomes]}, f)
     return 1 if any(o.violations or o.error for o in outcomes) else 0
 
 
