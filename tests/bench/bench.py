@@ -173,7 +173,7 @@ def measure_overhead(label, fixture, hooks, seed):
     }
 
 
-def render(rolls, overhead, args, elapsed):
+def render(rolls, overhead, args, elapsed, date=None):
     out = []
     costs = CostModel()
     out.append(
@@ -182,7 +182,7 @@ def render(rolls, overhead, args, elapsed):
             platform.platform(terse=True),
             platform.python_version(),
             os.cpu_count() or 0,
-            time.strftime("%Y-%m-%d"),
+            date or time.strftime("%Y-%m-%d"),
         )
     )
     out.append(
@@ -339,6 +339,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=_units, default=[3, 10, 30, 100])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--configs",
+        default="layer,inherited",
+        help="which configurations to roll (default both: layer,inherited)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--overhead-hooks", type=int, default=60)
     parser.add_argument("--json", help="also write every figure to this file")
@@ -352,12 +357,21 @@ def main(argv=None):
             data = json.load(f)
         args.units = data["args"]["units"]
         args.seed = data["args"]["seed"]
-        print(render(data["rolls"], data["overhead"], args, data["elapsed"]))
+        print(render(data["rolls"], data["overhead"], args, data["elapsed"], data.get("date")))
         return 0
     started = time.perf_counter()
     fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
     charmbuild.prebuild(fixtures, jobs=2)
-    jobs = [(c, f, n, args.seed) for n in sorted(args.units, reverse=True) for c, f in CONFIGS]
+    wanted = {c.strip() for c in args.configs.split(",")}
+    unknown = wanted - {c for c, _ in CONFIGS}
+    if unknown:
+        parser.error("unknown configuration(s) %s: use layer, inherited" % ", ".join(unknown))
+    jobs = [
+        (c, f, n, args.seed)
+        for n in sorted(args.units, reverse=True)
+        for c, f in CONFIGS
+        if c in wanted
+    ]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(measure_roll, *job) for job in jobs]
         overhead = []
