@@ -166,11 +166,36 @@ def measure_overhead(label, fixture, hooks, seed):
             ]
     return {
         "config": label,
-        "hooks": len(cpu),
-        "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
-        "cpu_ms_median": 1000.0 * statistics.median(cpu),
+        "cpu": cpu,
         "calls_mean": statistics.fmean(calls[i] for i in ids) if ids else 0.0,
     }
+
+
+def _overhead(args, rounds=6):
+    """measure_overhead for each configuration, in alternating rounds.
+
+    CPU time per hook drifts with whatever else the machine runs; taking
+    the configurations in turn, a slice at a time, exposes them to the same
+    drift, so their difference is the layer's and not the load's.
+    """
+    per_round = max(3, args.overhead_hooks // rounds)
+    samples = {label: [] for label, _ in (*CONFIGS, NO_LAYER)}
+    calls = {label: [] for label in samples}
+    for r in range(rounds):
+        for label, fixture in (*CONFIGS, NO_LAYER):
+            o = measure_overhead(label, fixture, per_round, args.seed + r)
+            samples[label].extend(o["cpu"])
+            calls[label].append(o["calls_mean"])
+    return [
+        {
+            "config": label,
+            "hooks": len(cpu),
+            "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
+            "cpu_ms_median": 1000.0 * statistics.median(cpu),
+            "calls_mean": statistics.fmean(calls[label]),
+        }
+        for label, cpu in samples.items()
+    ]
 
 
 def render(rolls, overhead, args, elapsed, date=None):
@@ -295,7 +320,8 @@ def render(rolls, overhead, args, elapsed, date=None):
         out.append(
             "Per-hook overhead: update-status on 3 units, exec backend (a new Python per hook,"
         )
-        out.append("imports included); CPU time of the hook process and its tool shims:")
+        out.append("imports included); CPU time of the hook process and its tool shims, the")
+        out.append("configurations measured in six alternating rounds:")
         out.append("")
         head = "%-10s  %6s  %12s  %14s  %11s" % (
             "config",
@@ -374,14 +400,8 @@ def main(argv=None):
     ]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(measure_roll, *job) for job in jobs]
-        overhead = []
-        if args.overhead_hooks > 0:
-            for label, fixture in (*CONFIGS, NO_LAYER):
-                overhead.append(
-                    pool.submit(measure_overhead, label, fixture, args.overhead_hooks, args.seed)
-                )
         rolls = [f.result() for f in futures]
-        overhead = [f.result() for f in overhead]
+    overhead = _overhead(args) if args.overhead_hooks > 0 else []
     elapsed = time.perf_counter() - started
     print(render(rolls, overhead, args, elapsed))
     if args.json:
