@@ -41,7 +41,14 @@ inside its guarded work is reported as *explained*: Juju itself does not
 promise leadership there (see the README's limitations).
 
 Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
-       [--jobs 2] [--show-seed N]
+       [--jobs 2] [--show-seed N] [--json FILE]
+       python tests/functional/fuzz.py --merge FILE...
+
+A campaign too long for one sitting runs in slices (``--first-seed``,
+``--schedules``, ``--json``); ``--merge`` prints the report of the slices
+together, refuses slices whose seeds overlap, and lists the charm builds
+(content keys) the slices ran, so a reader sees whether they ran the same
+code.
 
 Exits 1 if any unexplained violation was found; each failing seed is printed
 and reproduces exactly with ``--show-seed``.
@@ -469,8 +476,7 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def campaign(seeds, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
-    charms = build_fixtures()
+def campaign(seeds, charms, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
     started = time.perf_counter()
     outcomes = []
     if jobs <= 1:
@@ -490,6 +496,54 @@ def campaign(seeds, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
     return outcomes, time.perf_counter() - started
 
 
+def _from_json(data: dict) -> Outcome:
+    outcome = Outcome(data["seed"])
+    outcome.faults.update(data.get("faults") or {})
+    outcome.skipped.update(data.get("skipped") or {})
+    outcome.violations = [tuple(v) for v in data.get("violations") or []]
+    outcome.explained = [tuple(v) for v in data.get("explained") or []]
+    outcome.hooks = int(data.get("hooks") or 0)
+    outcome.error = data.get("error") or ""
+    return outcome
+
+
+def _seed_ranges(seeds: List[int]) -> str:
+    ranges: List[List[int]] = []
+    for seed in sorted(seeds):
+        if ranges and seed == ranges[-1][1] + 1:
+            ranges[-1][1] = seed
+        else:
+            ranges.append([seed, seed])
+    return ", ".join("%d-%d" % (a, b) if a != b else str(a) for a, b in ranges)
+
+
+def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
+    """The outcomes of several --json slices; raises ValueError on overlapping seeds."""
+    outcomes: List[Outcome] = []
+    elapsed = 0.0
+    builds: Dict[str, List[str]] = {}
+    owner: Dict[int, str] = {}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        elapsed += float(data.get("elapsed") or 0.0)
+        for name in sorted((data.get("charms") or {"(not recorded)": ""}).values()):
+            builds.setdefault(name or "(not recorded)", []).append(path)
+        for item in data["outcomes"]:
+            seed = item["seed"]
+            if seed in owner:
+                raise ValueError("seed %d is in both %s and %s" % (seed, owner[seed], path))
+            owner[seed] = path
+            outcomes.append(_from_json(item))
+    outcomes.sort(key=lambda o: o.seed)
+    header = [
+        "slices merged: %d; seeds %s" % (len(paths), _seed_ranges(list(owner))),
+        "charm builds: %s" % ", ".join(sorted(builds)),
+        "(time below: the slices' run times added up)",
+    ]
+    return outcomes, elapsed, "\n".join(header)
+
+
 def _jsonable(outcome: Outcome) -> dict:
     # Not dataclasses.asdict: it rebuilds a Counter from (key, count) pairs.
     data = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
@@ -504,17 +558,36 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--show-seed", type=int, help="print and run one schedule")
     parser.add_argument("--json", help="also write each schedule's outcome to this file")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="FILE", help="report --json slices together, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            outcomes, elapsed, header = merge(args.merge)
+        except (OSError, ValueError, KeyError) as e:
+            parser.error("cannot merge: %s" % e)
+        print(header)
+        print(report(outcomes, elapsed))
+        return 1 if any(o.violations or o.error for o in outcomes) else 0
+    charms = build_fixtures()
     if args.show_seed is not None:
         print(generate(args.show_seed).describe())
-        outcomes, elapsed = campaign([args.show_seed], jobs=1)
+        outcomes, elapsed = campaign([args.show_seed], charms, jobs=1)
     else:
         seeds = list(range(args.first_seed, args.first_seed + args.schedules))
-        outcomes, elapsed = campaign(seeds, jobs=args.jobs, progress=100)
+        outcomes, elapsed = campaign(seeds, charms, jobs=args.jobs, progress=100)
     print(report(outcomes, elapsed))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"elapsed": elapsed, "outcomes": [_jsonable(o) for o in outcomes]}, f)
+            json.dump(
+                {
+                    "elapsed": elapsed,
+                    "charms": {k: os.path.basename(v) for k, v in charms.items()},
+                    "outcomes": [_jsonable(o) for o in outcomes],
+                },
+                f,
+            )
     return 1 if any(o.violations or o.error for o in outcomes) else 0
 
 

@@ -95,3 +95,51 @@ def test_leader_losing_its_lease_inside_its_own_guarded_work_is_never_overlapped
         assert sim.leader != leader
         assert check_max_concurrency(sim.journal, 1) == 1
         assert sorted({e.unit for e in sim.journal}) == sorted(sim.units)
+
+
+def _slice(path, seeds, violation_at=None, charms=None):
+    outcomes = []
+    for seed in seeds:
+        o = fuzz.Outcome(seed, hooks=10)
+        o.faults["hook-failure"] = 1
+        if seed == violation_at:
+            o.violations.append(("concurrency", "2 units at t=1.0"))
+        outcomes.append(fuzz._jsonable(o))
+    data = {"elapsed": 5.0, "outcomes": outcomes}
+    if charms:
+        data["charms"] = charms
+    path.write_text(fuzz.json.dumps(data))
+    return str(path)
+
+
+def test_merged_slices_report_like_one_campaign(tmp_path, capsys):
+    a = _slice(tmp_path / "a.json", range(1, 4), charms={"rolling-restart": "rolling-restart-k1"})
+    b = _slice(tmp_path / "b.json", range(4, 6), violation_at=5)
+
+    assert fuzz.main(["--merge", a, b]) == 1
+
+    out = capsys.readouterr().out
+    assert "slices merged: 2; seeds 1-5" in out
+    assert "charm builds: (not recorded), rolling-restart-k1" in out
+    assert "schedules tried: 5 (50 hooks, 10 s" in out
+    assert "  hook-failure                5" in out
+    assert "  concurrency                 1" in out
+    assert "seed 5:" in out  # the failing schedule is described
+
+
+def test_merge_refuses_slices_that_overlap(tmp_path, capsys):
+    a = _slice(tmp_path / "a.json", range(1, 4))
+    b = _slice(tmp_path / "b.json", range(3, 6))
+
+    with pytest.raises(SystemExit) as e:
+        fuzz.main(["--merge", a, b])
+
+    assert e.value.code == 2
+    assert "seed 3 is in both" in capsys.readouterr().err
+
+
+def test_merged_clean_slices_exit_zero(tmp_path, capsys):
+    a = _slice(tmp_path / "a.json", [7, 9])
+
+    assert fuzz.main(["--merge", a]) == 0
+    assert "seeds 7, 9" in capsys.readouterr().out
