@@ -198,7 +198,7 @@ def _overhead(args, rounds=6):
     ]
 
 
-def render(rolls, overhead, args, elapsed, date=None):
+def render(rolls, overhead, args, elapsed, date=None, sources=None):
     out = []
     costs = CostModel()
     out.append(
@@ -210,10 +210,16 @@ def render(rolls, overhead, args, elapsed, date=None):
             date or time.strftime("%Y-%m-%d"),
         )
     )
-    out.append(
-        "command: python tests/bench/bench.py --units %s --seed %d (took %.0f s)"
-        % (",".join(str(n) for n in args.units), args.seed, elapsed)
-    )
+    if sources:
+        out.append(
+            "merged from %d runs of tests/bench/bench.py, seed %d (%s; together %.0f s)"
+            % (len(sources), args.seed, ", ".join(sources), elapsed)
+        )
+    else:
+        out.append(
+            "command: python tests/bench/bench.py --units %s --seed %d (took %.0f s)"
+            % (",".join(str(n) for n in args.units), args.seed, elapsed)
+        )
     out.append(
         "cost model: hook start %.2f s + %.3f s per hook-tool call + exit %.2f s "
         "(each +-%d%%), guarded work %.0f s; one hook at a time per unit, units in parallel"
@@ -354,6 +360,45 @@ def render(rolls, overhead, args, elapsed, date=None):
     return "\n".join(out)
 
 
+def merge_runs(paths):
+    """One run's data from several --json files (runs split by size or configuration).
+
+    Rolls add up, a later file's roll replacing an earlier one of the same
+    configuration and size; the overhead table is the last file's that has
+    one; every file must use the same seed, so the rolls stay comparable.
+    """
+    rolls, overhead, units, elapsed, dates, seeds = {}, [], set(), 0.0, [], set()
+    sources = []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        sources.append(
+            "--units %s%s"
+            % (
+                ",".join(str(n) for n in data["args"]["units"]),
+                " --configs %s" % data["args"]["configs"] if data["args"].get("configs") else "",
+            )
+        )
+        seeds.add(data["args"]["seed"])
+        units.update(data["args"]["units"])
+        elapsed += data["elapsed"]
+        if data.get("date") and data["date"] not in dates:
+            dates.append(data["date"])
+        for roll in data["rolls"]:
+            rolls[(roll["config"], roll["units"])] = roll
+        overhead = data.get("overhead") or overhead
+    if len(seeds) != 1:
+        raise ValueError("the files ran different seeds (%s)" % sorted(seeds))
+    return {
+        "args": {"units": sorted(units), "seed": seeds.pop()},
+        "elapsed": elapsed,
+        "date": ", ".join(dates) or None,
+        "rolls": [rolls[k] for k in sorted(rolls, key=lambda k: (k[1], k[0]))],
+        "overhead": overhead,
+        "sources": sources,
+    }
+
+
 def _units(text):
     values = [int(v) for v in text.split(",") if v.strip()]
     if not values or min(values) < 1:
@@ -374,16 +419,30 @@ def main(argv=None):
     parser.add_argument("--overhead-hooks", type=int, default=60)
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
-        "--from-json", help="print the tables of an earlier run's --json file, run nothing"
+        "--from-json",
+        nargs="+",
+        metavar="FILE",
+        help="print the tables of earlier runs' --json files together, run nothing",
     )
     args = parser.parse_args(argv)
 
     if args.from_json:
-        with open(args.from_json) as f:
-            data = json.load(f)
+        try:
+            data = merge_runs(args.from_json)
+        except (OSError, ValueError, KeyError) as e:
+            parser.error("cannot read --from-json: %s" % e)
         args.units = data["args"]["units"]
         args.seed = data["args"]["seed"]
-        print(render(data["rolls"], data["overhead"], args, data["elapsed"], data.get("date")))
+        print(
+            render(
+                data["rolls"],
+                data["overhead"],
+                args,
+                data["elapsed"],
+                data.get("date"),
+                data["sources"] if len(data["sources"]) > 1 else None,
+            )
+        )
         return 0
     started = time.perf_counter()
     fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
@@ -408,7 +467,7 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(
                 {
-                    "args": {"units": args.units, "seed": args.seed},
+                    "args": {"units": args.units, "seed": args.seed, "configs": args.configs},
                     "elapsed": elapsed,
                     "date": time.strftime("%Y-%m-%d"),
                     "rolls": rolls,
