@@ -31,6 +31,7 @@ same hook.
 import importlib
 import json
 import os
+import re
 from collections.abc import MutableMapping
 from datetime import datetime, timezone
 
@@ -236,12 +237,25 @@ def coordinator_class():
                     "Name a plain charmhelpers.coordinator.BaseCoordinator subclass, such "
                     "as charmhelpers.coordinator.Serial, or set protocol: layer.",
                 )
+        elif cls is BaseCoordinator:
+            # Its policy is LayerCoordinator's (one unit at a time, first come
+            # first served); the two cannot be combined in one class.
+            cls = LayerCoordinator
         elif not issubclass(cls, LayerCoordinator):
-            cls = type(
-                cls.__name__,
-                (cls, LayerCoordinator),
-                {"__module__": cls.__module__, "__doc__": cls.__doc__},
-            )
+            try:
+                cls = type(
+                    cls.__name__,
+                    (cls, LayerCoordinator),
+                    {"__module__": cls.__module__, "__doc__": cls.__doc__},
+                )
+            except TypeError as exc:
+                raise _option_error(
+                    "class",
+                    value,
+                    f"it cannot be combined with the layer's protocol ({exc})",
+                    "Derive the policy class from charms.coordinator.SimpleCoordinator "
+                    "or from a plain charmhelpers.coordinator.BaseCoordinator subclass.",
+                ) from None
         _class_cache[value] = cls
     return _class_cache[value]
 
@@ -261,6 +275,10 @@ def _order_option():
     return value
 
 
+# A unit count or a percentage: ASCII digits only (str.isdigit() accepts "²").
+_COUNT = re.compile(r"\s*([0-9]{1,9})\s*(%?)\s*\Z")
+
+
 def _parse_concurrency(value, units, source=None):
     """Return the number of units allowed at once for ``value``.
 
@@ -275,13 +293,13 @@ def _parse_concurrency(value, units, source=None):
     elif isinstance(value, int):
         count = value if value >= 1 else None
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("%") and text[:-1].strip().isdigit():
-            percent = int(text[:-1])
-            if percent >= 1:
-                count = max(1, units * percent // 100)
-        elif text.isdigit() and int(text) >= 1:
-            count = int(text)
+        match = _COUNT.match(value)
+        if match:
+            number = int(match.group(1))  # at most 9 ASCII digits: int() cannot fail
+            if match.group(2):
+                count = max(1, units * number // 100) if number >= 1 else None
+            elif number >= 1:
+                count = number
     if count is not None:
         return count
     if source is None:
@@ -332,6 +350,14 @@ def _describe(raw, limit=60):
     return text
 
 
+def _json(raw):
+    """``json.loads`` that fails only with ValueError (deep nesting included)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _parse_locks(raw, source):
     """Parse a ``{lock: timestamp}`` JSON map, keeping only valid entries.
 
@@ -341,7 +367,7 @@ def _parse_locks(raw, source):
     if raw is None or raw == "":
         return {}
     try:
-        data = json.loads(raw) if isinstance(raw, str) else raw
+        data = _json(raw) if isinstance(raw, str) else raw
     except ValueError:
         _log(f"ignoring {source}: not JSON: {_describe(raw)}", "WARNING")
         return {}
@@ -369,7 +395,7 @@ def _parse_grants(raw, key=KEY):
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = _json(raw)
     except ValueError:
         _log(f"ignoring {source}: not JSON: {_describe(raw)}", "WARNING")
         return {}
@@ -396,7 +422,7 @@ def _garbled(raw, grants):
     if not raw:
         return False
     try:
-        data = json.loads(raw)
+        data = _json(raw)
     except ValueError:
         return True
     if not isinstance(data, dict):
@@ -509,12 +535,15 @@ class LayerCoordinator(BaseCoordinator):
         self._requests = None
         self._started = False
         self._unreadable = set()  # peers whose data could not be read this hook
+        self._strangers = {}  # granted non-members read this hook: {unit: settings or None}
         self._released = {}  # {unit: {lock: timestamp}}: grants each unit says it released
         self._held = set()  # locks acquired with hold=True, kept until release()
         self._new_locks = set()  # locks this unit first asked for in this hook
         self._cache = {}  # per-hook derived values
         self._leader_last = False
         self._status_at_start = None  # (status, message) when waiting_status is on
+        self._dying = False  # this unit is leaving the relation (being removed)
+        self._left = set()  # peers the leader saw leave (relation-departed)
 
     # -- state ------------------------------------------------------------
 
@@ -548,6 +577,12 @@ class LayerCoordinator(BaseCoordinator):
             raise RuntimeError(f"layer:coordinator needs Juju 1.23 or later, not {version}")
         self._unit = hookenv.local_unit()
         self._leader = bool(hookenv.is_leader())
+        # A unit being removed departs from each peer in turn and then stops:
+        # the peers it no longer lists are leaving *it*, not the model.
+        departing = os.environ.get("JUJU_DEPARTING_UNIT")
+        self._dying = departing == self._unit or hookenv.hook_name() == "stop"
+        if departing and not self._dying:
+            self._left.add(departing)
         relids = hookenv.relation_ids(self.relname)
         self.relid = sorted(relids)[0] if relids else None
         self._load_state()
@@ -689,6 +724,8 @@ class LayerCoordinator(BaseCoordinator):
         else:
             units = {u: locks for u, locks in view["units"].items() if u in members}
             self._released = {u: r for u, r in view["released"].items() if u in members}
+            # A peer leaves the member list only through its relation-departed.
+            self._left.update(u for u in view["units"] if u not in members)
         to_read = members - set(units)
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self.relid:
@@ -881,30 +918,57 @@ class LayerCoordinator(BaseCoordinator):
     def _still_held(self, unit, lock, ts):
         """Whether the grant of ``lock`` (request ``ts``) to ``unit`` still stands.
 
-        It stands while the unit's request is ``ts``. A peer with no request
-        for the lock at all keeps its grant until it says it released it (its
-        ``<key>-released`` relation data): a leader publishes a grant to
-        itself before its guarded work, while its request reaches the
-        relation only when that hook ends, so a new leader elected meanwhile
-        must not hand the lock on. A peer that left, or asks again with a
-        new timestamp, has let it go.
+        This unit's own grant stands while its request is ``ts``. For a peer
+        see `_grant_stands`; a peer this leader does not list as a member has
+        either left (the leader ran its relation-departed) or has not been
+        joined by this unit's agent yet (a new unit, or a new leader whose
+        leader-elected runs before its pending relation-joined hooks): the
+        leader then reads that unit's data directly, and only a unit whose
+        data Juju no longer has counts as gone.
         """
-        if unit not in self._requests:
-            return False  # departed
-        wanted = self._requests[unit].get(lock)
-        if wanted is not None or unit == self._unit:
-            return wanted == ts
-        return self._released.get(unit, {}).get(lock, "") < ts
+        if unit == self._unit:
+            return self._requests[unit].get(lock) == ts
+        if unit in self._requests:
+            return _grant_stands(
+                self._requests[unit].get(lock), self._released.get(unit, {}).get(lock, ""), ts
+            )
+        if self._dying:
+            return True  # the peers this unit no longer lists are leaving it, not the model
+        if unit in self._left:
+            return False
+        if unit not in self._strangers:
+            self._strangers[unit] = self._read_stranger(unit)
+        data = self._strangers[unit]
+        if data is None:
+            return False
+        requested = _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data")
+        released = _parse_locks(
+            data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
+        )
+        return _grant_stands(requested.get(lock), released.get(lock, ""), ts)
+
+    def _read_stranger(self, unit):
+        """Relation settings of a granted unit that is not in relation-list, or None if gone."""
+        if self.relid is None:
+            return None
+        try:
+            data = hookenv.relation_get(None, unit, self.relid)
+        except Exception as exc:  # noqa: BLE001 -- Juju has no settings for it: it left
+            _log(f"{unit} holds a grant but has left the relation ({exc})")
+            return None
+        if not isinstance(data, dict):
+            return None
+        _log(f"{unit} holds a grant and has not joined this unit yet; keeping it", "DEBUG")
+        return data
 
     def _publish_own_grant(self):
         """Write the grants to the leader settings now, before the leader's own guarded work.
 
         Returns False, having written nothing, if this unit is no longer the
-        leader. Without peers there is nobody to protect, and nothing is
-        written until the end of the hook.
+        leader. It writes even when relation-list is empty: a unit that has
+        just joined (or a leader whose joined hooks are still pending) lists
+        no peers although they exist.
         """
-        if self.relid is None or not hookenv.related_units(self.relid):
-            return True
         changes = self._leader_changes()
         if not changes:
             return True
@@ -975,9 +1039,16 @@ class LayerCoordinator(BaseCoordinator):
         held = _utcnow() - timestamp
         _log(f"{unit} released {lock!r} (requested {held} ago)")
 
-    def msg(self, msg):
-        """Log a message from policy code through the layer's logger at INFO."""
-        _log(msg)
+    def msg(self, msg, level="INFO"):
+        """Log a message from policy code through the layer's logger (INFO by default).
+
+        ``level`` is a Juju log level name (``hookenv.DEBUG``, ``"WARNING"``, ...);
+        the ``log_level`` layer option filters it like the layer's own messages.
+        """
+        level = str(level).upper()
+        if level == "TRACE":
+            level = "DEBUG"
+        _log(msg, level if level in _LEVELS else "INFO")
 
     # -- end of hook ------------------------------------------------------
 
@@ -1110,6 +1181,27 @@ class LayerCoordinator(BaseCoordinator):
             elif (self._loaded_settings.get(key) or "") != value:
                 changes[key] = value
         return changes
+
+
+def _grant_stands(requested, released, ts):
+    """Whether a peer still holds the grant of its request ``ts``, judging by its data.
+
+    ``requested`` is the request timestamp its relation data shows for the
+    lock (None: no request), ``released`` the latest grant it says it
+    released (``<key>-released``; "" for none). The grant stands while the
+    request is ``ts``. It ends when the peer says it released it, or asks
+    again (a newer request). A peer without a request keeps it: a leader
+    publishes a grant to itself before its guarded work while its request
+    reaches the relation only when that hook ends, and a new leader elected
+    meanwhile must not hand the lock on. An older request than ``ts`` is
+    this unit agent's stale copy of the peer's data (Juju refreshes it only
+    in a relation-changed hook for that peer), and proves nothing either.
+    """
+    if requested == ts:
+        return True
+    if released >= ts:
+        return False
+    return requested is None or requested < ts
 
 
 def _version_tuple(version):
@@ -1304,6 +1396,18 @@ class ActionError(Exception):
     """An action cannot do what was asked; the message says why."""
 
 
+def _action_coordinator(action):
+    """The coordinator, initialized, for an action; ActionError under protocol charmhelpers."""
+    c = __getattr__("coordinator")
+    if not isinstance(c, LayerCoordinator):
+        raise ActionError(
+            f"{action} needs the layer's protocol; this charm sets protocol: charmhelpers "
+            "(charmhelpers' own coordinator, which keeps no pause, revocation or status data)"
+        )
+    c.initialize()
+    return c
+
+
 def _require_leader(c, action):
     if not c._leader:
         leader = c.leader_unit or "the leader (juju status marks it with *)"
@@ -1320,8 +1424,7 @@ def _age(ts, now):
 
 def status_report():
     """Return the coordination state as plain data (what coordinator-status shows)."""
-    c = __getattr__("coordinator")
-    c.initialize()
+    c = _action_coordinator("coordinator-status")
     now = _utcnow()
     locks = sorted(
         {lock for locks in c.requests.values() for lock in locks}
@@ -1387,8 +1490,7 @@ def format_report(report):
 
 def pause():
     """Stop granting locks (leader only); held grants stay. Return True if it changed."""
-    c = __getattr__("coordinator")
-    c.initialize()
+    c = _action_coordinator("coordinator-pause")
     _require_leader(c, "coordinator-pause")
     if c.paused_since:
         return False
@@ -1400,8 +1502,7 @@ def pause():
 
 def resume():
     """Grant again (leader only), at once where possible. Return True if it changed."""
-    c = __getattr__("coordinator")
-    c.initialize()
+    c = _action_coordinator("coordinator-resume")
     _require_leader(c, "coordinator-resume")
     if not c.paused_since:
         return False
@@ -1419,8 +1520,7 @@ def revoke(unit, lock=None):
     by ``unit`` when it next runs a hook; it asks again if it still needs the
     lock. Returns the revoked lock names.
     """
-    c = __getattr__("coordinator")
-    c.initialize()
+    c = _action_coordinator("coordinator-release")
     _require_leader(c, "coordinator-release")
     held = c.grants.get(unit, {})
     names = sorted(held) if lock is None else [lock] if lock in held else []

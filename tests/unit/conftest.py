@@ -69,6 +69,11 @@ class FakeModel:
     start of each hook and read afresh, as Juju does for non-members. A
     unit's own settings are always read fresh, plus its pending writes.
     ``cache`` holds the copies: ``{unit: {remote unit: settings}}``.
+
+    ``not_joined[unit]`` is a set of units that ``unit``'s agent has not run
+    relation-joined for yet: its relation-list leaves them out, though their
+    settings stay readable (they are in the relation's scope). A unit removed
+    from ``units`` and ``settings`` has left: reading it fails as in Juju.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class FakeModel:
         self.unreadable = set()  # units whose relation settings relation-get refuses
         self.peer_cache = peer_cache
         self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
+        self.not_joined = {}  # {unit: units its agent has not joined yet}
 
     def add_unit(self, unit):
         self.units.append(unit)
@@ -101,12 +107,15 @@ class FakeModel:
         raw = self.leader_settings.get("coordinator")
         return json.loads(raw) if raw else {}
 
-    def hook(self, unit, name="update-status", remote=None):
-        return Hook(self, unit, name, remote)
+    def hook(self, unit, name="update-status", remote=None, departing=None):
+        return Hook(self, unit, name, remote, departing=departing)
 
-    def run(self, unit, name="update-status", handler=None, remote=None):
-        """Run one successful hook; return its Hook (flags seen by the handler, etc.)."""
-        with self.hook(unit, name, remote) as h:
+    def run(self, unit, name="update-status", handler=None, remote=None, departing=None):
+        """Run one successful hook; return its Hook (flags seen by the handler, etc.).
+
+        ``departing`` sets JUJU_DEPARTING_UNIT (relation-departed hooks).
+        """
+        with self.hook(unit, name, remote, departing) as h:
             if handler is not None:
                 h.result = handler()
         return h
@@ -127,8 +136,9 @@ class FakeModel:
 class Hook:
     """One hook on one unit; a context manager that commits on success."""
 
-    def __init__(self, model, unit, name, remote, action_params=None):
+    def __init__(self, model, unit, name, remote, action_params=None, departing=None):
         self.action_params = action_params
+        self.departing = departing
         self.action_results = {}
         self.action_failed = None
         self.model = model
@@ -175,7 +185,8 @@ class Hook:
 
     def _related_units(self, relid=None):
         self._call("relation-list", relid)
-        return sorted(u for u in self.model.units if u != self.unit)
+        unjoined = self.model.not_joined.get(self.unit, ())
+        return sorted(u for u in self.model.units if u != self.unit and u not in unjoined)
 
     def _relation_get(self, attribute=None, unit=None, rid=None, app=None):
         self._call("relation-get", attribute, unit)
@@ -239,8 +250,15 @@ class Hook:
         )
         pathlib.Path(os.environ["CHARM_DIR"]).mkdir(exist_ok=True)
         os.chdir(os.environ["CHARM_DIR"])
-        for var in ("JUJU_REMOTE_UNIT", "JUJU_RELATION_ID", "JUJU_RELATION"):
+        for var in (
+            "JUJU_REMOTE_UNIT",
+            "JUJU_RELATION_ID",
+            "JUJU_RELATION",
+            "JUJU_DEPARTING_UNIT",
+        ):
             os.environ.pop(var, None)
+        if self.departing:
+            os.environ["JUJU_DEPARTING_UNIT"] = self.departing
         if self.remote:
             os.environ.update(
                 JUJU_REMOTE_UNIT=self.remote,

@@ -107,6 +107,8 @@ def test_former_leader_forgets_its_view_and_rereads_when_leader_again(model):
         '{"restart": "yesterday"}',
         '{"": "2026-01-01 00:00:00.000000Z"}',
         json.dumps({f"lock{n}": "x" * 100 for n in range(20000)}),  # megabytes
+        "[" * 100000,  # nested past the JSON parser's recursion limit
+        '{"restart": ' * 50000 + "1" + "}" * 50000,
     ],
 )
 def test_leader_ignores_a_peers_garbage_and_keeps_serving_others(model, garbage):
@@ -131,7 +133,9 @@ def test_valid_entries_beside_garbage_entries_are_kept(model):
     assert list(model.grants()) == ["app/2"]
 
 
-@pytest.mark.parametrize("garbage", ["{{{", '["x"]', '{"app/1": "restart"}'])
+@pytest.mark.parametrize(
+    "garbage", ["{{{", '["x"]', '{"app/1": "restart"}', "[" * 100000, '{"a": ' * 50000]
+)
 def test_garbage_leader_setting_is_ignored_and_repaired_by_the_leader(model, garbage):
     model.leader_settings["coordinator"] = garbage
     model.run("app/1", handler=lambda: acquire("restart"))

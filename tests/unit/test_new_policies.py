@@ -52,7 +52,9 @@ def test_concurrency_option_sets_how_many_hold_at_once(five, value, holders):
     assert sorted(five.grants()) == ["app/1", "app/2", "app/3", "app/4"][:holders]
 
 
-@pytest.mark.parametrize("value", [0, -1, "0%", "many", True, "", 1.5])
+@pytest.mark.parametrize(
+    "value", [0, -1, "0%", "many", True, "", 1.5, "\u00b2", "\u0663", "9" * 5000, "2%%"]
+)
 def test_invalid_concurrency_option_fails_naming_it(five, value):
     five.options["concurrency"] = value
 
@@ -73,7 +75,7 @@ def test_concurrency_from_charm_config_follows_operator_changes(five):
     assert len(five.grants()) == 4
 
 
-@pytest.mark.parametrize("value", ["lots", "0", None, -3])
+@pytest.mark.parametrize("value", ["lots", "0", None, -3, "\u00b2", "9" * 5000, "\u00b2%"])
 def test_invalid_runtime_concurrency_counts_as_one_with_a_warning(five, value):
     five.options["concurrency_config"] = "restart-batch"
     five.config["restart-batch"] = value

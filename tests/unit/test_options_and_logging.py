@@ -186,3 +186,59 @@ def test_charmhelpers_protocol_rejects_a_layer_class(model):
     exc, _ = build(model)
 
     assert "protocol charmhelpers" in str(exc)
+
+
+def test_base_coordinator_itself_runs_as_the_layer_coordinator(model):
+    model.options["class"] = "charmhelpers.coordinator.BaseCoordinator"
+
+    def handler():
+        import charms.coordinator
+
+        c = charms.coordinator.coordinator
+        return type(c).__name__, charms.coordinator.acquire("restart")
+
+    assert model.run("app/0", "config-changed", handler=handler).result == (
+        "LayerCoordinator",
+        True,
+    )
+
+
+def test_class_that_cannot_join_the_layer_protocol_fails_clearly(model, tmp_path, monkeypatch):
+    # The layer combines a plain BaseCoordinator subclass with its own class
+    # in a subclass; a class that refuses to be subclassed cannot take part.
+    (tmp_path / "sealed.py").write_text(
+        "import charmhelpers.coordinator\n"
+        "class Sealed(charmhelpers.coordinator.Serial):\n"
+        "    def __init_subclass__(cls, **kwargs):\n"
+        "        raise TypeError('Sealed cannot be subclassed')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model.options["class"] = "sealed.Sealed"
+
+    exc, _ = build(model)
+
+    assert type(exc).__name__ == "OptionError"
+    assert "cannot be combined with the layer's protocol" in str(exc)
+    assert "Sealed cannot be subclassed" in str(exc)
+    assert "SimpleCoordinator" in str(exc)  # says how to fix it
+
+
+@pytest.mark.parametrize(
+    ("level", "logged"),
+    [(None, "INFO"), ("WARNING", "WARNING"), ("debug", "DEBUG"), ("TRACE", "DEBUG"), (7, "INFO")],
+)
+def test_policy_msg_takes_an_optional_level(model, level, logged):
+    model.options["log_level"] = "debug"
+
+    def handler():
+        import charms.coordinator
+
+        c = charms.coordinator.coordinator
+        if level is None:
+            c.msg("from the policy")
+        else:
+            c.msg("from the policy", level)
+
+    model.run("app/1", handler=handler)
+
+    assert [lvl for u, lvl, m in model.logs if "from the policy" in m] == [logged]
