@@ -18,7 +18,10 @@ units, update-status on or off, skewed unit clocks, when the roll starts
   work (first tool call), right after it (journal end, next tool call), or
   inside the layer's end-of-hook callbacks (its relation-set or leader-set);
   Juju retries it with back-off;
-- ``upgrade-charm``, ``config-change`` (a second roll), ``unit-added``.
+- ``upgrade-charm``, ``config-change`` (a second roll), ``unit-added``;
+- ``newcomer-elected``: a unit is added and the leader's lease passes to it
+  when Juju's 30 s promise ends, so its leader-elected can run before it
+  has joined any peer (its relation-list is still empty).
 
 Always on, from the simulator itself: interleaved begin and commit of
 concurrent hooks, stale peer-settings reads, coalesced hooks, and Juju's hook
@@ -95,8 +98,9 @@ FAULT_KINDS = (
     "upgrade-charm",
     "config-change",
     "unit-added",
+    "newcomer-elected",
 )
-FAULT_WEIGHTS = (3, 3, 1, 3, 2, 6, 1, 1, 2)
+FAULT_WEIGHTS = (3, 3, 1, 3, 2, 6, 1, 1, 2, 2)
 FAIL_POINTS = (
     "first-tool-call",
     "journal-end",
@@ -291,6 +295,10 @@ class _Run:
             sim.set_config(generation=self.generation)
         elif kind == "unit-added":
             sim.add_unit()
+        elif kind == "newcomer-elected":
+            if sim.leader is None:
+                return False
+            sim.expire_lease(honour_guarantee=True, successor=sim.add_unit())
         return True
 
     def _grantees(self, live):

@@ -23,10 +23,11 @@ given to ``schedule`` by name):
 
 - ``fail_next_hook(unit, ...)``: kill the unit's next hook (see below).
 - ``remove_unit(unit, force=True)``: the unit vanishes mid-hook.
-- ``expire_lease(honour_guarantee=False)``: leadership moves without the
-  leader leaving: at once (a controller fault: harsher than Juju's promise
-  that is-leader true holds for 30 s), or with ``honour_guarantee=True``
-  when that promise ends.
+- ``expire_lease(honour_guarantee=False, successor=None)``: leadership
+  moves without the leader leaving: at once (a controller fault: harsher
+  than Juju's promise that is-leader true holds for 30 s), or with
+  ``honour_guarantee=True`` when that promise ends; ``successor`` names
+  the unit that claims the lease as soon as it is free.
 - ``set_clock_skew(unit, seconds)``: the unit's wall clock is wrong.
 - ``write_relation_settings(unit, changes, relation=None)``: a buggy peer's
   committed write: ``changes`` (key -> str, None deletes) land in ``unit``'s

@@ -1061,7 +1061,7 @@ class Simulation(object):
         self.remove_unit(name, force=force)
         return name
 
-    def expire_lease(self, honour_guarantee: bool = False) -> str:
+    def expire_lease(self, honour_guarantee: bool = False, successor: Optional[str] = None) -> str:
         """The leader's lease lapses; another live unit is elected within the lease.
 
         By default the leader is deposed at once, even inside a hook where
@@ -1069,26 +1069,32 @@ class Simulation(object):
         unit whose is-leader said true leadership for the next 30 s (loss
         sooner takes a controller fault). With ``honour_guarantee=True`` the
         lease lapses when that promise ends: 30 s after the leader's last
-        is-leader true, or now if that is longer ago.
+        is-leader true, or now if that is longer ago. ``successor`` names
+        the live unit that claims the lease as soon as it is free (by
+        default a seeded unit claims it within the lease).
         """
         self._check_open()
         old = self.model.leader
         if old is None:
             raise SimulationError("there is no leader whose lease could expire")
+        if successor is not None:
+            self._live_unit(successor)
+            if successor == old:
+                raise SimulationError("the successor must not be the leader whose lease lapses")
         if honour_guarantee:
             ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
             if ends > self.now:
-                self._timer(ends - self.now, "lease", lambda: self._lapse(old))
+                self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor))
                 return old
-        self._lapse(old)
+        self._lapse(old, successor)
         return old
 
-    def _lapse(self, old: str):
+    def _lapse(self, old: str, successor: Optional[str] = None):
         if self.model.leader != old:
             return
         self._set_leader(None)
         self._wake(old)
-        self._schedule_election(exclude=old)
+        self._schedule_election(exclude=old, successor=successor)
 
     def leader_confirmed(self, unit: str):
         """is-leader said true to `unit` now (called by the tool implementation)."""
@@ -1098,18 +1104,21 @@ class Simulation(object):
         self.model.leader = name
         self.leader_history.append((self.now, name))
 
-    def _schedule_election(self, exclude: Optional[str]):
+    def _schedule_election(self, exclude: Optional[str], successor: Optional[str] = None):
         delay = self._rng.uniform(0.0, self.costs.lease)
-        self._timer(delay, "election", lambda: self._elect(exclude))
+        if successor is not None:
+            delay = 0.0  # that unit's agent was waiting to claim the lease
+        self._timer(delay, "election", lambda: self._elect(exclude, successor))
 
-    def _elect(self, exclude: Optional[str]):
+    def _elect(self, exclude: Optional[str], successor: Optional[str] = None):
         if self.model.leader is not None:
             return
         live = self.model.live_units()
         candidates = [u for u in live if u != exclude] or live
         if not candidates:
             return
-        self._set_leader(self._rng.choice(candidates))
+        choice = self._rng.choice(candidates)  # drawn anyway: same seed, same later draws
+        self._set_leader(successor if successor in candidates else choice)
         self._wake_all()
 
     def fail_next_hook(self, unit: str, after_journal_end=True, lock: Optional[str] = None):
