@@ -519,6 +519,43 @@ def test_departure_runs_departed_on_both_sides_with_the_departing_unit_named(mak
     assert not any("broken" in r.hook for r in sim.trace)
 
 
+def test_a_removed_units_settings_stay_readable_and_goal_state_stops_listing_it(make_sim):
+    # Juju keeps a unit's relation settings for the relation's lifetime
+    # (state.RelationUnit.ReadSettings); goal-state lists the application's
+    # units, "dying" while one is being removed, and drops it once removed.
+    sim = make_sim(
+        """
+        import json
+        def _report(h):
+            rc, out, err = h.run('goal-state', '--format=json')
+            got = h.run('relation-get', '--format=json', '-r', 'coordinator:0', '-', 'scripted/2')
+            h.log(json.dumps({'goal': json.loads(out), 'settings': got[1], 'rc': got[0]}))
+        def config_changed(h):
+            _report(h)
+        def coordinator_relation_departed(h):
+            _report(h)
+    """,
+        units=3,
+    )
+    sim.run_until_quiet()
+    sim.set_config(generation=1)
+    sim.run_until_quiet()
+    [before] = [json.loads(m) for m in logged(sim, "scripted/0", "config-changed")][-1:]
+    assert sorted(before["goal"]["units"]) == ["scripted/0", "scripted/1", "scripted/2"]
+    assert before["goal"]["relations"]["coordinator"]["scripted/2"] == {"status": "joined"}
+
+    sim.remove_unit("scripted/2")
+    sim.run_until_quiet()
+    [dying] = [json.loads(m) for m in logged(sim, "scripted/0", "coordinator-relation-departed")]
+    assert dying["goal"]["units"]["scripted/2"] == {"status": "dying"}
+    sim.set_config(generation=2)
+    sim.run_until_quiet()
+    after = [json.loads(m) for m in logged(sim, "scripted/0", "config-changed")][-1]
+    assert sorted(after["goal"]["units"]) == ["scripted/0", "scripted/1"]
+    assert after["rc"] == 0
+    assert json.loads(after["settings"])["private-address"] == "10.1.0.4"
+
+
 DEPARTURE_PLAN = """
     import json
     def echo(h):

@@ -63,9 +63,11 @@ Semantics implemented (juju-semantics.md):
   startup sequence (install, relation-created, leader-elected or
   leader-settings-changed, config-changed, start, joined/changed), one
   leader-settings-changed after install on non-leaders, joined(X) then
-  changed(X), departure on both sides with JUJU_DEPARTING_UNIT, departed
-  units' settings readable while anyone has not yet departed them, no
-  relation-broken for peers.
+  changed(X), departure on both sides with JUJU_DEPARTING_UNIT, a unit's
+  settings readable by name for the relation's lifetime after it left (as
+  Juju's state.RelationUnit.ReadSettings guarantees), no relation-broken
+  for peers; goal-state lists the application's units (``dying`` once
+  their removal begins) and each peer's relation status.
 - failure: the unit runs only actions and the retry of the failed hook,
   retried after 5, 10, 20, 40 ... s capped at 300 s of simulated time.
 - leadership: seeded initial leader; removal of the leader or lease expiry
@@ -99,13 +101,13 @@ Simplified or not simulated (say so in the README):
   force=True)` (--force, or a lost machine) removes a unit, dying or not, at
   once: its running hook is killed (exit -9, nothing committed), it runs no
   more hooks, the others' departed hooks are due at once and its settings
-  stay readable until each of them has departed it. A removed leader resigns
+  stay readable. A removed leader resigns
   at once either way.
 - Leadership: no lease renewal model; `expire_lease()` deposes at once (or,
   with honour_guarantee=True, 30 s after the leader's last is-leader true) and
   elects another unit after a seeded delay in [0, lease]; a deposed unit
   gets leader-settings-changed (no leader-deposed hook).
-- Tools not simulated: goal-state, network-get, storage-*, payload-*,
+- Tools not simulated: network-get, storage-*, payload-*,
   secret-*, state-get/set, credential-get, juju-reboot, pod-spec-set,
   add-metric. unit-get public-address = private address (10.1.x.y).
 - Costs: every tool call costs the same latency; the charm's own CPU time

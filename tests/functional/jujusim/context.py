@@ -131,6 +131,35 @@ class HookContext(object):
     def relation_set(self, rid: str, changes: Dict[str, Optional[str]]):
         self.pending.setdefault(rid, {}).update(changes)
 
+    # -- goal state -------------------------------------------------------------
+    def goal_state(self) -> Dict[str, dict]:
+        """What ``goal-state`` prints: the application's units and each peer relation's.
+
+        A unit is listed until it is removed from the model, with its
+        workload status, or ``dying`` once its removal has begun. Under
+        ``relations`` each peer relation lists the other units: ``joined``
+        while in the relation's scope, ``joining`` before, ``dying`` while
+        being removed. (No ``since`` times: Juju omits them when unknown.)
+        """
+        model = self.sim.model
+        units = {}
+        for unit in model.units.values():
+            if unit.alive:
+                units[unit.name] = {"status": "dying" if unit.dying else unit.workload_status}
+        relations = {}
+        for rid in self._visible_relations():
+            rel = model.relations[rid]
+            peers = relations.setdefault(rel.name, {})
+            for name, unit in model.units.items():
+                if name == self.unit_name or not unit.alive:
+                    continue
+                if unit.dying:
+                    status = "dying"
+                else:
+                    status = "joined" if name in rel.scope else "joining"
+                peers[name] = {"status": status}
+        return {"units": units, "relations": relations}
+
     # -- leadership -----------------------------------------------------------
     def is_leader(self) -> bool:
         if self.minion:

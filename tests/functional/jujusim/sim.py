@@ -796,7 +796,6 @@ class Simulation(object):
                 unit.changed_pending[spec.relation_id] = None
         elif kind == "relation-departed":
             unit.members.get(spec.relation_id, {}).pop(spec.remote_unit, None)
-            self._collect_settings(spec.relation_id)
             self._leave_scope_if_departed(unit)
         elif kind == "update-status":
             unit.update_status_due = False
@@ -804,8 +803,6 @@ class Simulation(object):
         elif kind == "stop":
             unit.stopped = True
             unit.alive = False
-            for rid in self.model.relations:
-                self._collect_settings(rid)
 
     def _fail(self, unit: UnitState, hook: _ActiveHook):
         unit.error_hook = hook.spec
@@ -816,19 +813,6 @@ class Simulation(object):
         unit.retry_at = self.now + delay
         name = unit.name
         self._timer(delay, "retry %s" % name, lambda: self._wake(name), category="retry")
-
-    def _collect_settings(self, rid: str):
-        """Forget settings of removed units nobody can still read."""
-        rel = self.model.relations[rid]
-        for name in list(rel.settings):
-            if name in rel.scope:
-                continue
-            owner = self.model.units.get(name)
-            if owner is not None and owner.alive:
-                continue
-            if any(name in u.members.get(rid, {}) for u in self.model.units.values() if u.alive):
-                continue
-            del rel.settings[name]
 
     def _schedule_update_status(self, name: str):
         if not self.update_status:
@@ -995,9 +979,9 @@ class Simulation(object):
         Force (``juju remove-unit --force``, or the machine is lost): the unit
         leaves the scope and the model at once; a hook it is running is
         killed (exit -9) and commits nothing; it runs no departed or stop
-        hook. The others' relation-departed for it is due at once, and its
-        settings stay readable until each of them has departed it. A dying
-        unit can still be removed with force.
+        hook. The others' relation-departed for it is due at once; its
+        settings stay readable (Juju keeps them for the relation's
+        lifetime). A dying unit can still be removed with force.
 
         If the unit is the leader, it resigns at once and another live unit
         is elected within the lease.
@@ -1036,8 +1020,6 @@ class Simulation(object):
                 self._drive(hook)
             # Whatever the process did, nothing of it is committed.
             hook.rc = -signal.SIGKILL
-        for rid in self.model.relations:
-            self._collect_settings(rid)
 
     def _leave_scope_if_departed(self, unit: UnitState):
         """A dying unit leaves a relation's scope once it has departed every peer there."""

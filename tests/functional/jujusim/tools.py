@@ -293,6 +293,15 @@ def leader_set(ctx, argv, stdin):
     return 0, b"", b""
 
 
+def goal_state(ctx, argv, stdin):
+    opts, pos = parse_args(argv, FORMAT)
+    fmt = opts.get("format") or "yaml"  # goal-state's default format is yaml
+    if fmt not in ("json", "yaml"):
+        raise ArgError('invalid value "%s" for flag --format: unknown format "%s"' % (fmt, fmt))
+    _no_extra(pos, 0)
+    return 0, format_value(ctx.goal_state(), fmt), b""
+
+
 def is_leader(ctx, argv, stdin):
     opts, pos = parse_args(argv, FORMAT)
     fmt = _check_format(opts)
@@ -498,6 +507,7 @@ TOOLS = {
     "leader-get": leader_get,
     "leader-set": leader_set,
     "is-leader": is_leader,
+    "goal-state": goal_state,
     "juju-log": juju_log,
     "status-set": status_set,
     "status-get": status_get,
