@@ -33,7 +33,7 @@ import json
 import os
 import re
 from collections.abc import MutableMapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from charmhelpers.coordinator import BaseCoordinator, Serial
 from charmhelpers.core import hookenv, unitdata
@@ -105,6 +105,13 @@ _LOCAL_KEY = "coordinator.local-requests"
 
 #: unitdata key of the locks this unit acquired with hold=True.
 _HELD_KEY = "coordinator.held"
+
+#: unitdata key of the peers whose relation-departed hook this unit has run.
+_DEPARTED_KEY = "coordinator.departed"
+_DEPARTED_KEPT = 1000  # the most recent departures remembered
+
+#: unitdata key of this unit's latest request timestamp (requests only move forward).
+_LAST_REQUEST_KEY = "coordinator.last-request"
 
 #: Returned by LayerCoordinator._read_unit when a peer's data cannot be read.
 _UNREADABLE = object()
@@ -237,6 +244,15 @@ def coordinator_class():
                     "Name a plain charmhelpers.coordinator.BaseCoordinator subclass, such "
                     "as charmhelpers.coordinator.Serial, or set protocol: layer.",
                 )
+            if not callable(getattr(cls, "default_grant", None)):
+                raise _option_error(
+                    "class",
+                    value,
+                    "it has no default_grant policy, which charmhelpers' protocol calls "
+                    "for every grant",
+                    "Name charmhelpers.coordinator.Serial or a subclass that defines "
+                    "default_grant, or set protocol: layer.",
+                )
         elif cls is BaseCoordinator:
             # Its policy is LayerCoordinator's (one unit at a time, first come
             # first served); the two cannot be combined in one class.
@@ -276,7 +292,7 @@ def _order_option():
 
 
 # A unit count or a percentage: ASCII digits only (str.isdigit() accepts "²").
-_COUNT = re.compile(r"\s*([0-9]{1,9})\s*(%?)\s*\Z")
+_COUNT = re.compile(r"\s*([0-9]+)\s*(%?)\s*\Z")
 
 
 def _parse_concurrency(value, units, source=None):
@@ -294,8 +310,11 @@ def _parse_concurrency(value, units, source=None):
         count = value if value >= 1 else None
     elif isinstance(value, str):
         match = _COUNT.match(value)
+        try:
+            number = int(match.group(1)) if match else 0
+        except ValueError:  # more digits than int() converts (Python 3.11+)
+            number = 0
         if match:
-            number = int(match.group(1))  # at most 9 ASCII digits: int() cannot fail
             if match.group(2):
                 count = max(1, units * number // 100) if number >= 1 else None
             elif number >= 1:
@@ -543,7 +562,8 @@ class LayerCoordinator(BaseCoordinator):
         self._leader_last = False
         self._status_at_start = None  # (status, message) when waiting_status is on
         self._dying = False  # this unit is leaving the relation (being removed)
-        self._left = set()  # peers the leader saw leave (relation-departed)
+        self._departed = set()  # peers whose relation-departed this unit has run
+        self._goal_units = False  # goal-state's unit names this hook (None: unavailable)
 
     # -- state ------------------------------------------------------------
 
@@ -581,8 +601,7 @@ class LayerCoordinator(BaseCoordinator):
         # the peers it no longer lists are leaving *it*, not the model.
         departing = os.environ.get("JUJU_DEPARTING_UNIT")
         self._dying = departing == self._unit or hookenv.hook_name() == "stop"
-        if departing and not self._dying:
-            self._left.add(departing)
+        self._record_departure(None if self._dying else departing)
         relids = hookenv.relation_ids(self.relname)
         self.relid = sorted(relids)[0] if relids else None
         self._load_state()
@@ -724,8 +743,6 @@ class LayerCoordinator(BaseCoordinator):
         else:
             units = {u: locks for u, locks in view["units"].items() if u in members}
             self._released = {u: r for u, r in view["released"].items() if u in members}
-            # A peer leaves the member list only through its relation-departed.
-            self._left.update(u for u in view["units"] if u not in members)
         to_read = members - set(units)
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self.relid:
@@ -804,7 +821,7 @@ class LayerCoordinator(BaseCoordinator):
         """
         own = self._requests[self._unit]
         if lock not in own:
-            own[lock] = _timestamp()
+            own[lock] = self._next_request_timestamp()
             self._new_locks.add(lock)
             _log(f"{self._unit} requests {lock!r}" + (" (held until released)" if hold else ""))
         if hold:
@@ -814,6 +831,21 @@ class LayerCoordinator(BaseCoordinator):
         if self._leader:
             return self.grant(lock, self._unit)
         return False
+
+    def _next_request_timestamp(self):
+        """The time of a new request: now, but always later than this unit's previous request.
+
+        A unit's requests must only move forward, even if its clock steps
+        back: a leader takes a newer request as proof that an older grant
+        was let go (see `_grant_stands`).
+        """
+        ts = _timestamp()
+        kv = unitdata.kv()
+        last = kv.get(_LAST_REQUEST_KEY)
+        if _valid_timestamp(last) and ts <= last:
+            ts = (_parse_timestamp(last) + timedelta(microseconds=1)).strftime(_TS_FORMAT)
+        kv.set(_LAST_REQUEST_KEY, ts)
+        return ts
 
     def _defer_own(self, unit, lock):
         """True if the leader should not grant itself ``lock`` yet (order: leader-last).
@@ -919,12 +951,12 @@ class LayerCoordinator(BaseCoordinator):
         """Whether the grant of ``lock`` (request ``ts``) to ``unit`` still stands.
 
         This unit's own grant stands while its request is ``ts``. For a peer
-        see `_grant_stands`; a peer this leader does not list as a member has
-        either left (the leader ran its relation-departed) or has not been
-        joined by this unit's agent yet (a new unit, or a new leader whose
-        leader-elected runs before its pending relation-joined hooks): the
-        leader then reads that unit's data directly, and only a unit whose
-        data Juju no longer has counts as gone.
+        see `_grant_stands`. A peer this leader does not list as a member has
+        either left or has not been joined by this unit's agent yet (a new
+        unit; a new leader whose leader-elected runs before its pending
+        relation-joined hooks). It has left if this unit ran its
+        relation-departed hook, or goal-state no longer lists it; otherwise
+        the leader judges it by its relation data, read directly.
         """
         if unit == self._unit:
             return self._requests[unit].get(lock) == ts
@@ -932,33 +964,69 @@ class LayerCoordinator(BaseCoordinator):
             return _grant_stands(
                 self._requests[unit].get(lock), self._released.get(unit, {}).get(lock, ""), ts
             )
-        if self._dying:
-            return True  # the peers this unit no longer lists are leaving it, not the model
-        if unit in self._left:
+        if self.relid is None or self._dying:
+            # No relation to look at yet; or the peers this unit no longer
+            # lists are leaving *it* (it is being removed), not the model.
+            return True
+        if unit in self._departed:
+            _log(f"{unit} held {lock!r} and has left the relation")
+            return False
+        present = self._goal_state_units()
+        if present is not None and unit not in present:
+            _log(f"{unit} held {lock!r} and is no longer a unit of the application")
             return False
         if unit not in self._strangers:
             self._strangers[unit] = self._read_stranger(unit)
         data = self._strangers[unit]
         if data is None:
-            return False
+            # Unreadable: keep the grant while goal-state says the unit exists;
+            # without goal-state (Juju < 2.4) no settings at all means it left.
+            return present is not None
         requested = _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data")
         released = _parse_locks(
             data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
         )
         return _grant_stands(requested.get(lock), released.get(lock, ""), ts)
 
+    def _record_departure(self, unit):
+        """Remember that this unit ran relation-departed for ``unit`` (None: nothing to add).
+
+        Juju keeps a unit's relation settings for the relation's lifetime, so
+        they cannot show that it left; this record, kept by every unit
+        whether leader or not, and goal-state can.
+        """
+        kv = unitdata.kv()
+        stored = kv.get(_DEPARTED_KEY)
+        departed = [u for u in stored if isinstance(u, str)] if isinstance(stored, list) else []
+        self._departed = set(departed)
+        if unit and unit not in self._departed:
+            departed = (departed + [unit])[-_DEPARTED_KEPT:]
+            kv.set(_DEPARTED_KEY, departed)
+            self._departed = set(departed)
+
+    def _goal_state_units(self):
+        """The application's unit names from goal-state (once per hook), or None if unavailable."""
+        if self._goal_units is False:
+            try:
+                units = hookenv.goal_state().get("units")
+                self._goal_units = set(units) if isinstance(units, dict) else None
+            except Exception as exc:  # noqa: BLE001 -- Juju < 2.4 has no goal-state
+                _log(f"goal-state is not available ({exc})", "DEBUG")
+                self._goal_units = None
+        return self._goal_units
+
     def _read_stranger(self, unit):
-        """Relation settings of a granted unit that is not in relation-list, or None if gone."""
-        if self.relid is None:
-            return None
+        """Relation settings of a granted unit that is not in relation-list (None: unreadable)."""
         try:
             data = hookenv.relation_get(None, unit, self.relid)
-        except Exception as exc:  # noqa: BLE001 -- Juju has no settings for it: it left
-            _log(f"{unit} holds a grant but has left the relation ({exc})")
+        except Exception as exc:  # noqa: BLE001 -- the hook tool's error is the answer
+            _log(f"cannot read {unit}'s relation data ({exc})", "DEBUG")
             return None
         if not isinstance(data, dict):
-            return None
-        _log(f"{unit} holds a grant and has not joined this unit yet; keeping it", "DEBUG")
+            return {}
+        _log(
+            f"{unit} holds a grant and has not joined this unit yet; judging by its data", "DEBUG"
+        )
         return data
 
     def _publish_own_grant(self):

@@ -241,7 +241,8 @@ def test_a_grant_for_a_unit_that_does_not_exist_is_revoked_and_the_roll_complete
         r for r in sim.logs if r.unit == leader and r.message.startswith("coordinator: " + ghost)
     ]
     assert [r.message.split(" (")[0] for r in revoked] == [
-        "coordinator: %s released 'restart'" % ghost
+        "coordinator: %s held 'restart' and is no longer a unit of the application" % ghost,
+        "coordinator: %s released 'restart'" % ghost,
     ]
     check_nothing_left_to_complain_about(sim)
 

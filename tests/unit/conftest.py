@@ -73,7 +73,9 @@ class FakeModel:
     ``not_joined[unit]`` is a set of units that ``unit``'s agent has not run
     relation-joined for yet: its relation-list leaves them out, though their
     settings stay readable (they are in the relation's scope). A unit removed
-    from ``units`` and ``settings`` has left: reading it fails as in Juju.
+    from ``units`` has left; its settings stay readable, as Juju keeps them
+    for the relation's lifetime. ``goal-state`` lists ``units``; with
+    ``goal_state_available = False`` it fails, as on Juju before 2.4.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class FakeModel:
         self.peer_cache = peer_cache
         self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
         self.not_joined = {}  # {unit: units its agent has not joined yet}
+        self.goal_state_available = True
 
     def add_unit(self, unit):
         self.units.append(unit)
@@ -178,6 +181,15 @@ class Hook:
                 self.model.leader_settings.pop(key, None)
             else:
                 self.model.leader_settings[key] = str(value)
+
+    def _goal_state(self):
+        self._call("goal-state")
+        if not self.model.goal_state_available:
+            raise FileNotFoundError("goal-state")
+        return {
+            "units": {u: {"status": "active"} for u in self.model.units},
+            "relations": {"coordinator": {u: {"status": "joined"} for u in self.model.units}},
+        }
 
     def _relation_ids(self, reltype=None):
         self._call("relation-ids", reltype)
@@ -277,6 +289,7 @@ class Hook:
             "leader_get": self._leader_get,
             "leader_set": self._leader_set,
             "relation_ids": self._relation_ids,
+            "goal_state": self._goal_state,
             "related_units": self._related_units,
             "relation_get": self._relation_get,
             "relation_set": self._relation_set,

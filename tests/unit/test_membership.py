@@ -6,11 +6,14 @@ relation-joined hooks run, is missing from it without having left. And the
 agent serves a peer's settings from its cache until a relation-changed hook
 for that peer, so a new leader can read a request older than the grant it
 finds in the leader settings. Neither may make the leader hand a lock on
-while its holder may still be working; a unit that really left loses its
-grant at once, and a unit being removed decides nothing from the peers it no
-longer lists.
+while its holder may still be working. A unit that really left loses its
+grant, though Juju keeps its relation settings for the relation's lifetime:
+the leader knows it left from the relation-departed hook it ran for it (as
+leader or not), or from goal-state. A unit being removed decides nothing
+from the peers it no longer lists.
 """
 
+import datetime
 import json
 
 import pytest
@@ -83,34 +86,101 @@ def test_new_unit_elected_before_joining_anyone_does_not_take_the_lock(four):
     assert list(four.requests_of("app/4")) == ["restart"]  # it waits its turn
 
 
-def test_grant_of_a_unit_that_left_before_the_new_leader_joined_it_is_dropped(four):
+def _holder_removed_with_force_then_leader_removed(four):
+    """app/3 holds the lock and is removed with --force (its request stays in
+    its settings, which Juju keeps); app/2 waits; then the leader goes too."""
     request(four, "app/3")
     leader_sees(four, "app/3")
     request(four, "app/2")
     leader_sees(four, "app/2")
-
-    # app/3 is removed (--force: it never released) and Juju drops its
-    # settings; the new leader never joined it.
     four.units.remove("app/3")
-    del four.settings["app/3"]
     four.units.remove("app/0")
     four.leader = "app/1"
+
+
+def test_new_leader_that_ran_the_holders_departed_hook_drops_its_grant(four):
+    four.goal_state_available = False  # only the recorded departure can tell
+    four.not_joined["app/1"] = {"app/3"}  # gone from app/1's relation-list...
+    four.run("app/1", "coordinator-relation-departed", remote="app/3", departing="app/3")
+    _holder_removed_with_force_then_leader_removed(four)
+
     four.run("app/1", "leader-elected")
 
     assert holders(four) == ["app/2"]
-    assert any("app/3 holds a grant but has left" in m for m in four.messages("app/1"))
+    assert any("app/3 held 'restart' and has left" in m for m in four.messages("app/1"))
+
+
+def test_new_leader_that_never_joined_the_gone_holder_asks_goal_state(four):
+    four.not_joined["app/1"] = {"app/3"}
+    _holder_removed_with_force_then_leader_removed(four)
+
+    four.run("app/1", "leader-elected")
+
+    assert holders(four) == ["app/2"]
+    assert any("app/3 held 'restart' and is no longer a unit" in m for m in four.messages())
+
+
+def test_without_goal_state_a_gone_holder_it_never_saw_leave_keeps_the_lock(four):
+    # Juju < 2.4: nothing says app/3 left, and its settings still show its
+    # request; the leader errs on the safe side (coordinator-release frees it).
+    four.goal_state_available = False
+    four.not_joined["app/1"] = {"app/3"}
+    _holder_removed_with_force_then_leader_removed(four)
+
+    four.run("app/1", "leader-elected")
+
+    assert holders(four) == ["app/3"]
 
 
 def test_departed_holder_loses_its_grant_in_its_departed_hook(four):
+    four.goal_state_available = False  # the departed hook alone tells
     request(four, "app/1")
     request(four, "app/2")
     four.run("app/0", "leader-elected")  # a stale view: no memory of who was a member
     assert holders(four) == ["app/1"]
 
-    four.units.remove("app/1")  # its settings stay readable during departed
+    four.units.remove("app/1")  # its settings stay readable
     four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
 
     assert holders(four) == ["app/2"]
+    assert not [c for c in four.calls if c[0] == "app/0" and c[1] == "goal-state"]
+
+
+def test_leader_elected_during_install_keeps_every_grant(four):
+    request(four, "app/1")
+    leader_sees(four, "app/1")
+
+    # A new unit elected at once runs hooks before relation-created: no
+    # relation id, nobody listed, nothing readable.
+    four.add_unit("app/4")
+    four.units.remove("app/0")
+    four.leader = "app/4"
+    four.relation = False
+    four.run("app/4", "install")
+    hook = four.run("app/4", "config-changed", handler=acquire)
+
+    assert hook.result is False
+    assert holders(four) == ["app/1"]
+
+
+def test_requests_only_move_forward_even_when_the_clock_steps_back(four, monkeypatch):
+    request(four, "app/1")
+    leader_sees(four, "app/1")
+    four.run("app/1", "leader-settings-changed")  # worked and released
+    first = json.loads(four.settings["app/1"]["coordinator-released"])["restart"]
+
+    def acquire_with_clock_an_hour_back():
+        import charms.coordinator
+
+        real = charms.coordinator._utcnow
+        monkeypatch.setattr(
+            charms.coordinator, "_utcnow", lambda: real() - datetime.timedelta(hours=1)
+        )
+        return acquire()
+
+    four.run("app/1", "config-changed", handler=acquire_with_clock_an_hour_back)
+
+    assert four.requests_of("app/1")["restart"] > first
 
 
 @pytest.fixture

@@ -41,7 +41,16 @@ def queue_everyone(model):
 
 @pytest.mark.parametrize(
     ("value", "holders"),
-    [(1, 1), (2, 2), ("3", 3), ("40%", 2), ("10%", 1), ("100%", 4), (" 60 % ", 3)],
+    [
+        (1, 1),
+        (2, 2),
+        ("3", 3),
+        ("40%", 2),
+        ("10%", 1),
+        ("100%", 4),
+        (" 60 % ", 3),
+        ("12345678901", 4),
+    ],
 )
 def test_concurrency_option_sets_how_many_hold_at_once(five, value, holders):
     five.options["concurrency"] = value

@@ -242,3 +242,15 @@ def test_policy_msg_takes_an_optional_level(model, level, logged):
     model.run("app/1", handler=handler)
 
     assert [lvl for u, lvl, m in model.logs if "from the policy" in m] == [logged]
+
+
+def test_charmhelpers_protocol_rejects_a_class_without_a_default_grant(model):
+    model.options.update(
+        {"class": "charmhelpers.coordinator.BaseCoordinator", "protocol": "charmhelpers"}
+    )
+
+    exc, _ = build(model)
+
+    assert type(exc).__name__ == "OptionError"
+    assert "no default_grant policy" in str(exc)
+    assert "charmhelpers.coordinator.Serial" in str(exc)  # says how to fix it
