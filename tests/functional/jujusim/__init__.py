@@ -92,11 +92,12 @@ Simplified or not simulated (say so in the README):
 - A unit enters the peer relation's scope as its relation-created hook
   begins (Juju joins the relation, which writes the unit's address
   settings, before it can run relation-created; the exact moment may be
-  earlier in Juju). `remove_unit(name)` (juju remove-unit): the unit finishes the hook
-  it is running, skips leadership and config hooks, runs relation-departed
-  for each remaining peer, then leaves the scope (only now do the others'
-  relation-list drop it and their departed hooks become due), runs stop and
-  is gone. A dying unit in error departs no further and keeps retrying its
+  earlier in Juju). `remove_unit(name)` (juju remove-unit): the others see it depart at
+  once (Juju marks a dying unit departing in its relations: their
+  relation-list drops it and their departed hooks become due) while the
+  unit finishes the hook it is running, skips leadership and config hooks,
+  runs relation-departed for each remaining peer, leaves the scope, runs
+  stop and is gone. A dying unit in error departs no further and keeps retrying its
   failed hook (Juju waits for `juju resolved`); `remove_unit(name,
   force=True)` (--force, or a lost machine) removes a unit, dying or not, at
   once: its running hook is killed (exit -9, nothing committed), it runs no

@@ -84,6 +84,11 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
     return None
 
 
+def _dying(model: ModelState, name: str) -> bool:
+    other = model.units.get(name)
+    return other is not None and other.dying
+
+
 def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional[HookSpec]:
     rel = model.relations[rid]
     local = unit.members.setdefault(rid, {})
@@ -114,7 +119,10 @@ def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional
     if unit.dying:
         remote = set()
     else:
-        remote = {n for n in rel.scope if n != unit.name}
+        # A dying unit is reported as departed at once (Juju's cleanup of a
+        # dying unit calls PrepareLeaveScope), though it stays in scope, and
+        # may still be running a hook, until it has departed every peer.
+        remote = {n for n in rel.scope if n != unit.name and not _dying(model, n)}
     names = sorted(set(local) | remote)
     for name in names:
         if name in local and name not in remote:

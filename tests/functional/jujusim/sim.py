@@ -969,12 +969,14 @@ class Simulation(object):
     def remove_unit(self, name: str, force: bool = False):
         """Remove a unit: cleanly (``juju remove-unit``) or abruptly (``force=True``).
 
-        Clean: the unit finishes the hook it is running, then runs
-        relation-departed for each remaining peer, and only then leaves the
-        relation's scope: from that moment the others' relation-list drops it
-        and their relation-departed for it is due. Then it runs stop and is
-        gone. A dying unit in error departs no further until its failed hook
-        succeeds (it keeps retrying; use ``force=True`` to get rid of it).
+        Clean: the others see the unit depart at once (Juju's cleanup of a
+        dying unit marks it departing in every relation it joined): their
+        relation-departed for it is due and their relation-list drops it.
+        The unit itself finishes the hook it is running, then runs
+        relation-departed for each remaining peer, leaves the relation's
+        scope, runs stop and is gone. A dying unit in error departs no
+        further until its failed hook succeeds (it keeps retrying; use
+        ``force=True`` to get rid of it).
 
         Force (``juju remove-unit --force``, or the machine is lost): the unit
         leaves the scope and the model at once; a hook it is running is
@@ -998,9 +1000,7 @@ class Simulation(object):
             self._schedule_election(exclude=name)
         if force:
             self._vanish(unit)
-            self._wake_all()
-        else:
-            self._wake(name)
+        self._wake_all()
 
     def _vanish(self, unit: UnitState):
         """The unit is gone from the model at once; a hook it runs is killed."""
@@ -1240,8 +1240,13 @@ class Simulation(object):
         return dict(record.data)
 
     def relation_data(self, relation: Optional[str] = None) -> Dict[str, Dict[str, str]]:
+        """Committed settings of the units in the relation's scope.
+
+        (Settings of units that have left stay readable by name, with
+        `relation_settings`, as Juju keeps them for the relation's lifetime.)
+        """
         rel = self.model.relations[self._rid(relation)]
-        return {u: dict(r.data) for u, r in rel.settings.items()}
+        return {u: dict(r.data) for u, r in rel.settings.items() if u in rel.scope}
 
     def unit_dir(self, unit: str) -> str:
         if unit not in self.model.units:
