@@ -951,12 +951,15 @@ class LayerCoordinator(BaseCoordinator):
         """Whether the grant of ``lock`` (request ``ts``) to ``unit`` still stands.
 
         This unit's own grant stands while its request is ``ts``. For a peer
-        see `_grant_stands`. A peer this leader does not list as a member has
-        either left or has not been joined by this unit's agent yet (a new
-        unit; a new leader whose leader-elected runs before its pending
-        relation-joined hooks). It has left if this unit ran its
-        relation-departed hook, or goal-state no longer lists it; otherwise
-        the leader judges it by its relation data, read directly.
+        see `_grant_stands`. A peer this leader does not list as a member is
+        leaving or has left, or has not been joined by this unit's agent yet
+        (a new unit; a new leader whose leader-elected runs before its
+        pending relation-joined hooks). Juju reports a unit departed as soon
+        as its removal begins, while it may still be in its guarded work, so
+        a departed hook is no proof that it let go: the grant ends when
+        goal-state no longer lists the unit, or its relation data (read
+        directly) shows it let go. Without goal-state, this unit having run
+        its relation-departed hook counts as proof.
         """
         if unit == self._unit:
             return self._requests[unit].get(lock) == ts
@@ -968,11 +971,14 @@ class LayerCoordinator(BaseCoordinator):
             # No relation to look at yet; or the peers this unit no longer
             # lists are leaving *it* (it is being removed), not the model.
             return True
-        if unit in self._departed:
-            _log(f"{unit} held {lock!r} and has left the relation")
-            return False
         present = self._goal_state_units()
-        if present is not None and unit not in present:
+        if present is None:
+            # No goal-state: this unit's own departed hook is the best
+            # evidence there is (it may come while a dying unit still works).
+            if unit in self._departed:
+                _log(f"{unit} held {lock!r} and has left the relation")
+                return False
+        elif unit not in present:
             _log(f"{unit} held {lock!r} and is no longer a unit of the application")
             return False
         if unit not in self._strangers:
@@ -992,8 +998,9 @@ class LayerCoordinator(BaseCoordinator):
         """Remember that this unit ran relation-departed for ``unit`` (None: nothing to add).
 
         Juju keeps a unit's relation settings for the relation's lifetime, so
-        they cannot show that it left; this record, kept by every unit
-        whether leader or not, and goal-state can.
+        they cannot show that it left. goal-state can; without it (Juju
+        before 2.4) this record, kept by every unit whether leader or not,
+        is the evidence.
         """
         kv = unitdata.kv()
         stored = kv.get(_DEPARTED_KEY)
@@ -1005,14 +1012,22 @@ class LayerCoordinator(BaseCoordinator):
             self._departed = set(departed)
 
     def _goal_state_units(self):
-        """The application's unit names from goal-state (once per hook), or None if unavailable."""
+        """The application's unit names from goal-state (once per hook), or None if unavailable.
+
+        A unit is listed until it is removed from the model (as ``dying``
+        while being removed). A subordinate's goal-state lists only the
+        units of its own principal, so a list without this unit in it is
+        treated as unavailable.
+        """
         if self._goal_units is False:
+            self._goal_units = None
             try:
                 units = hookenv.goal_state().get("units")
-                self._goal_units = set(units) if isinstance(units, dict) else None
             except Exception as exc:  # noqa: BLE001 -- Juju < 2.4 has no goal-state
                 _log(f"goal-state is not available ({exc})", "DEBUG")
-                self._goal_units = None
+            else:
+                if isinstance(units, dict) and self._unit in units:
+                    self._goal_units = set(units)
         return self._goal_units
 
     def _read_stranger(self, unit):

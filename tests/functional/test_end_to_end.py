@@ -168,19 +168,32 @@ def test_leader_removed_while_another_unit_holds_the_lock(simulate, built_charms
 
 
 @pytest.mark.charms("rolling-restart")
-def test_removed_holder_loses_its_grant_and_the_others_finish(simulate, built_charms):
-    sim = deploy(simulate, built_charms["rolling-restart"], seed=3)
+def test_removed_holder_loses_its_grant_once_gone_and_the_others_finish(simulate, built_charms):
+    # Juju reports the holder departed as soon as its removal begins, while
+    # it may still be working; its grant ends at the leader's first hook
+    # after it is gone (update-status at the latest), never before.
+    sim = deploy(simulate, built_charms["rolling-restart"], seed=3, update_status=True)
     since = sim.now
     sim.set_config(generation=1)
     holder = run_until_a_non_leader_holds(sim)
 
     sim.remove_unit(holder)
     check_quiesced(sim)
+    while any(unit_is_waiting(sim, u) for u in sim.units):
+        sim.run_for(400)  # update-status comes every 300 s +-20 %
 
     assert holder not in sim.units
     assert holder not in sim.leader_settings().get("coordinator", "")
+    [stop] = [r.time for r in sim.trace if r.unit == holder and r.hook == "stop"][-1:]
+    [granted] = [iv.start for iv in guarded_intervals(sim.journal) if iv.unit == holder]
+    later = [iv.start for iv in guarded_intervals(sim.journal) if iv.start > granted]
+    assert later and min(later) > stop  # nobody worked while the lock was still its
     check_max_concurrency(sim.journal, 1)
     check_all_requesters_acted(sim.journal, sim.units, since=since)
+
+
+def unit_is_waiting(sim, unit):
+    return any(f.startswith("coordinator.requested.") for f in sim.flags(unit))
 
 
 @pytest.mark.charms("rolling-restart")

@@ -74,8 +74,12 @@ class FakeModel:
     relation-joined for yet: its relation-list leaves them out, though their
     settings stay readable (they are in the relation's scope). A unit removed
     from ``units`` has left; its settings stay readable, as Juju keeps them
-    for the relation's lifetime. ``goal-state`` lists ``units``; with
-    ``goal_state_available = False`` it fails, as on Juju before 2.4.
+    for the relation's lifetime. A unit in ``dying`` is being removed: the
+    others' relation-list no longer shows it (Juju reports it departed at
+    once) and goal-state shows it as ``dying``. ``goal-state`` lists
+    ``units``, or ``goal_units`` when set (a subordinate sees only its
+    principal's units); with ``goal_state_available = False`` it fails, as
+    on Juju before 2.4.
     """
 
     def __init__(
@@ -97,6 +101,8 @@ class FakeModel:
         self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
         self.not_joined = {}  # {unit: units its agent has not joined yet}
         self.goal_state_available = True
+        self.goal_units = None  # what goal-state lists instead of ``units``
+        self.dying = set()  # units being removed
 
     def add_unit(self, unit):
         self.units.append(unit)
@@ -186,10 +192,9 @@ class Hook:
         self._call("goal-state")
         if not self.model.goal_state_available:
             raise FileNotFoundError("goal-state")
-        return {
-            "units": {u: {"status": "active"} for u in self.model.units},
-            "relations": {"coordinator": {u: {"status": "joined"} for u in self.model.units}},
-        }
+        m = self.model
+        units = m.units if m.goal_units is None else m.goal_units
+        return {"units": {u: {"status": "dying" if u in m.dying else "active"} for u in units}}
 
     def _relation_ids(self, reltype=None):
         self._call("relation-ids", reltype)
@@ -198,7 +203,11 @@ class Hook:
     def _related_units(self, relid=None):
         self._call("relation-list", relid)
         unjoined = self.model.not_joined.get(self.unit, ())
-        return sorted(u for u in self.model.units if u != self.unit and u not in unjoined)
+        return sorted(
+            u
+            for u in self.model.units
+            if u != self.unit and u not in unjoined and u not in self.model.dying
+        )
 
     def _relation_get(self, attribute=None, unit=None, rid=None, app=None):
         self._call("relation-get", attribute, unit)

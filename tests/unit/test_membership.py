@@ -132,8 +132,8 @@ def test_without_goal_state_a_gone_holder_it_never_saw_leave_keeps_the_lock(four
     assert holders(four) == ["app/3"]
 
 
-def test_departed_holder_loses_its_grant_in_its_departed_hook(four):
-    four.goal_state_available = False  # the departed hook alone tells
+def test_without_goal_state_a_departed_hook_ends_the_holders_grant(four):
+    four.goal_state_available = False  # Juju < 2.4: the departed hook is the evidence
     request(four, "app/1")
     request(four, "app/2")
     four.run("app/0", "leader-elected")  # a stale view: no memory of who was a member
@@ -143,7 +143,6 @@ def test_departed_holder_loses_its_grant_in_its_departed_hook(four):
     four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
 
     assert holders(four) == ["app/2"]
-    assert not [c for c in four.calls if c[0] == "app/0" and c[1] == "goal-state"]
 
 
 def test_leader_elected_during_install_keeps_every_grant(four):
@@ -268,3 +267,49 @@ def test_leader_publishes_its_own_grant_even_when_it_lists_no_peers(four):
 
     assert four.run("app/0", "config-changed", handler=handler).result is True
     assert list(seen["grants"]) == ["app/0"]
+
+
+def test_dying_holder_keeps_its_grant_until_it_has_let_go_or_is_gone(four):
+    # Juju reports a unit departed as soon as its removal begins, while it
+    # may still be in its guarded work: the departed hook proves nothing.
+    request(four, "app/1")
+    leader_sees(four, "app/1")
+    request(four, "app/2")
+    leader_sees(four, "app/2")
+    four.dying.add("app/1")
+
+    four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
+    assert holders(four) == ["app/1"]
+
+    four.run("app/1", "leader-settings-changed")  # it finishes its work and releases
+    four.run("app/0", "update-status")  # the leader's next hook reads it directly
+    assert holders(four) == ["app/2"]
+
+
+def test_dying_holder_that_never_released_loses_the_lock_once_gone(four):
+    request(four, "app/1")
+    leader_sees(four, "app/1")
+    request(four, "app/2")
+    leader_sees(four, "app/2")
+    four.dying.add("app/1")
+    four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
+    assert holders(four) == ["app/1"]
+
+    four.units.remove("app/1")  # dead and removed from the model (--force, say)
+    four.run("app/0", "update-status")
+
+    assert holders(four) == ["app/2"]
+
+
+def test_a_subordinates_goal_state_without_itself_is_not_trusted(four):
+    # goal-state on a subordinate lists only its principal's units.
+    four.goal_units = []
+    four.not_joined["app/0"] = {"app/3"}
+    request(four, "app/3")
+    four.not_joined["app/0"] = set()
+    leader_sees(four, "app/3")
+    four.not_joined["app/0"] = {"app/3"}  # e.g. a later leader that has not joined it yet
+
+    four.run("app/0", "update-status")
+
+    assert holders(four) == ["app/3"]
