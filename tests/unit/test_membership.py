@@ -269,17 +269,21 @@ def test_leader_publishes_its_own_grant_even_when_it_lists_no_peers(four):
     assert list(seen["grants"]) == ["app/0"]
 
 
-def test_dying_holder_keeps_its_grant_until_it_has_let_go_or_is_gone(four):
-    # Juju reports a unit departed as soon as its removal begins, while it
-    # may still be in its guarded work: the departed hook proves nothing.
+def _holder_starts_dying(four):
+    """app/1 holds the lock, app/2 waits; app/1's removal begins and the
+    leader runs relation-departed for it at once (Juju reports a dying unit
+    departed while it may still be in its guarded work)."""
     request(four, "app/1")
     leader_sees(four, "app/1")
     request(four, "app/2")
     leader_sees(four, "app/2")
     four.dying.add("app/1")
-
     four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
-    assert holders(four) == ["app/1"]
+
+
+def test_dying_holder_keeps_its_grant_until_it_has_let_go(four):
+    _holder_starts_dying(four)
+    assert holders(four) == ["app/1"]  # the departed hook proves nothing
 
     four.run("app/1", "leader-settings-changed")  # it finishes its work and releases
     four.run("app/0", "update-status")  # the leader's next hook reads it directly
@@ -287,12 +291,7 @@ def test_dying_holder_keeps_its_grant_until_it_has_let_go_or_is_gone(four):
 
 
 def test_dying_holder_that_never_released_loses_the_lock_once_gone(four):
-    request(four, "app/1")
-    leader_sees(four, "app/1")
-    request(four, "app/2")
-    leader_sees(four, "app/2")
-    four.dying.add("app/1")
-    four.run("app/0", "coordinator-relation-departed", remote="app/1", departing="app/1")
+    _holder_starts_dying(four)
     assert holders(four) == ["app/1"]
 
     four.units.remove("app/1")  # dead and removed from the model (--force, say)
