@@ -23,7 +23,8 @@ with the inherited protocol, and of the same charm without the layer
 (``no-coordinator``).
 
 Usage: python tests/bench/bench.py [--units 3,10,30,100] [--seed 1]
-       [--jobs 2] [--overhead-hooks 60] [--json FILE]
+       [--configs layer,inherited] [--jobs 2] [--overhead-hooks 60] [--json FILE]
+       python tests/bench/bench.py --from-json FILE...  (earlier runs as one table)
 
 Nothing here asserts a speed: the numbers are printed for people to read
 (and for the README); the invariants of every roll are still checked, and a

@@ -27,24 +27,27 @@ Always on, from the simulator itself: interleaved begin and commit of
 concurrent hooks, stale peer-settings reads, coalesced hooks, and Juju's hook
 priorities.
 
-After the last fault the model runs until quiet, and these invariants are
-checked:
+After the last fault the model runs until quiet, then, while any live unit
+still has work or a lock, update-status cycles pass (at most two per unit,
+plus two), and these invariants are checked:
 
 1. ``concurrency``: never more units in guarded work than the policy allows
-   (work of a unit removed with --force ends when it is removed);
+   (a removed unit's work ends when it is gone: killed with --force, or
+   after its stop hook);
 2. ``granted-without-grant``: a unit starts guarded work only while the
-   leader settings grant it the lock, or while it is the leader (whose own
-   grant may be published at the end of that hook);
+   leader settings grant it the lock, or while it is the leader (not
+   checked against the settings);
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
-   requests a lock, or is in error; no grant flag survives a hook.
+   requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
 
-A violation whose every schedule involves ``lease-lost-abruptly`` of a unit
-inside its guarded work is reported as *explained*: Juju itself does not
-promise leadership there (see the README's limitations).
+A concurrency violation in which a unit of the overlap lost its lease
+abruptly (``lease-lost-abruptly``) during its own guarded work is reported
+as *explained*: Juju itself does not promise leadership there (see the
+README's limitations).
 
 Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
-       [--jobs 2] [--show-seed N] [--json FILE]
+       [--jobs N (default: the CPU count)] [--show-seed N] [--json FILE]
        python tests/functional/fuzz.py --merge FILE...
 
 A campaign too long for one sitting runs in slices (``--first-seed``,

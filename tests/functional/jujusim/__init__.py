@@ -4,7 +4,8 @@ It runs ``hooks/<name>`` of a (built) charm for every unit of one application,
 with the environment Juju gives a hook; the real charms.reactive and
 charmhelpers run inside. Only Juju is fake: the hook tools (relation-get,
 leader-set, ...) are served by this package over a Unix socket, with the
-semantics of shared/docs/juju-semantics.md.
+semantics listed below (the project's Juju semantics notes, checked
+against Juju's source).
 
 Usage::
 
@@ -71,7 +72,8 @@ Semantics implemented (juju-semantics.md):
 - failure: the unit runs only actions and the retry of the failed hook,
   retried after 5, 10, 20, 40 ... s capped at 300 s of simulated time.
 - leadership: seeded initial leader; removal of the leader or lease expiry
-  elects another live unit after a seeded delay within the lease (60 s);
+  elects another live unit after a seeded delay within the lease (60 s),
+  or, with ``expire_lease(successor=...)``, that unit at once;
   the new leader's is-leader is true before its leader-elected; the deposed
   leader gets leader-settings-changed.
 - update-status every 300 s +-20 % (seeded) when enabled; a missing hook
@@ -106,7 +108,8 @@ Simplified or not simulated (say so in the README):
   at once either way.
 - Leadership: no lease renewal model; `expire_lease()` deposes at once (or,
   with honour_guarantee=True, 30 s after the leader's last is-leader true) and
-  elects another unit after a seeded delay in [0, lease]; a deposed unit
+  elects another unit after a seeded delay in [0, lease] (a named
+  successor at once); a deposed unit
   gets leader-settings-changed (no leader-deposed hook).
 - Tools not simulated: network-get, storage-*, payload-*,
   secret-*, state-get/set, credential-get, juju-reboot, pod-spec-set,
