@@ -310,15 +310,14 @@ def _parse_concurrency(value, units, source=None):
         count = value if value >= 1 else None
     elif isinstance(value, str):
         match = _COUNT.match(value)
-        try:
-            number = int(match.group(1)) if match else 0
-        except ValueError:  # more digits than int() converts (Python 3.11+)
-            number = 0
+        number = 0
         if match:
-            if match.group(2):
-                count = max(1, units * number // 100) if number >= 1 else None
-            elif number >= 1:
-                count = number
+            try:
+                number = int(match.group(1))
+            except ValueError:  # more digits than int() converts (Python 3.11+)
+                pass
+        if number >= 1:
+            count = max(1, units * number // 100) if match.group(2) else number
     if count is not None:
         return count
     if source is None:
@@ -562,7 +561,6 @@ class LayerCoordinator(BaseCoordinator):
         self._leader_last = False
         self._status_at_start = None  # (status, message) when waiting_status is on
         self._dying = False  # this unit is leaving the relation (being removed)
-        self._departed = set()  # peers whose relation-departed this unit has run
         self._goal_units = False  # goal-state's unit names this hook (None: unavailable)
 
     # -- state ------------------------------------------------------------
@@ -601,7 +599,8 @@ class LayerCoordinator(BaseCoordinator):
         # the peers it no longer lists are leaving *it*, not the model.
         departing = os.environ.get("JUJU_DEPARTING_UNIT")
         self._dying = departing == self._unit or hookenv.hook_name() == "stop"
-        self._record_departure(None if self._dying else departing)
+        if departing and not self._dying:
+            self._record_departure(departing)
         relids = hookenv.relation_ids(self.relname)
         self.relid = sorted(relids)[0] if relids else None
         self._load_state()
@@ -710,10 +709,17 @@ class LayerCoordinator(BaseCoordinator):
         data = self._read_unit(unit)
         if data is _UNREADABLE:
             return data
-        self._released[unit] = _parse_locks(
-            data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
+        locks, self._released[unit] = self._parse_peer(unit, data)
+        return locks
+
+    def _parse_peer(self, unit, data):
+        """A peer's relation data as (its requests, the grants it says it released)."""
+        return (
+            _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data"),
+            _parse_locks(
+                data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
+            ),
         )
-        return _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data")
 
     def _read_all_peers(self):
         if self.relid is None:
@@ -975,7 +981,7 @@ class LayerCoordinator(BaseCoordinator):
         if present is None:
             # No goal-state: this unit's own departed hook is the best
             # evidence there is (it may come while a dying unit still works).
-            if unit in self._departed:
+            if unit in _recorded_departures():
                 _log(f"{unit} held {lock!r} and has left the relation")
                 return False
         elif unit not in present:
@@ -988,28 +994,21 @@ class LayerCoordinator(BaseCoordinator):
             # Unreadable: keep the grant while goal-state says the unit exists;
             # without goal-state (Juju < 2.4) no settings at all means it left.
             return present is not None
-        requested = _parse_locks(data.get(self.key), f"{unit}'s {self.key!r} relation data")
-        released = _parse_locks(
-            data.get(self._released_key), f"{unit}'s {self._released_key!r} relation data"
-        )
+        requested, released = self._parse_peer(unit, data)
         return _grant_stands(requested.get(lock), released.get(lock, ""), ts)
 
-    def _record_departure(self, unit):
-        """Remember that this unit ran relation-departed for ``unit`` (None: nothing to add).
+    @staticmethod
+    def _record_departure(unit):
+        """Remember that this unit ran relation-departed for ``unit``.
 
         Juju keeps a unit's relation settings for the relation's lifetime, so
         they cannot show that it left. goal-state can; without it (Juju
         before 2.4) this record, kept by every unit whether leader or not,
         is the evidence.
         """
-        kv = unitdata.kv()
-        stored = kv.get(_DEPARTED_KEY)
-        departed = [u for u in stored if isinstance(u, str)] if isinstance(stored, list) else []
-        self._departed = set(departed)
-        if unit and unit not in self._departed:
-            departed = (departed + [unit])[-_DEPARTED_KEPT:]
-            kv.set(_DEPARTED_KEY, departed)
-            self._departed = set(departed)
+        departed = _recorded_departures()
+        if unit not in departed:
+            unitdata.kv().set(_DEPARTED_KEY, (departed + [unit])[-_DEPARTED_KEPT:])
 
     def _goal_state_units(self):
         """The application's unit names from goal-state (once per hook), or None if unavailable.
@@ -1264,6 +1263,12 @@ class LayerCoordinator(BaseCoordinator):
             elif (self._loaded_settings.get(key) or "") != value:
                 changes[key] = value
         return changes
+
+
+def _recorded_departures():
+    """The peers whose relation-departed this unit has run, oldest first (unitdata)."""
+    stored = unitdata.kv().get(_DEPARTED_KEY)
+    return [u for u in stored if isinstance(u, str)] if isinstance(stored, list) else []
 
 
 def _grant_stands(requested, released, ts):

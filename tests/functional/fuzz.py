@@ -537,14 +537,13 @@ def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
     """The outcomes of several --json slices; raises ValueError on overlapping seeds."""
     outcomes: List[Outcome] = []
     elapsed = 0.0
-    builds: Dict[str, List[str]] = {}
+    builds = set()
     owner: Dict[int, str] = {}
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         elapsed += float(data.get("elapsed") or 0.0)
-        for name in sorted((data.get("charms") or {"(not recorded)": ""}).values()):
-            builds.setdefault(name or "(not recorded)", []).append(path)
+        builds.update((data.get("charms") or {}).values() or ["(not recorded)"])
         for item in data["outcomes"]:
             seed = item["seed"]
             if seed in owner:

@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 
 import fuzz
+from jujusim.testing import run_until_work_starts
 
 # The CI slice: fixed seeds of the campaign, chosen only by number.
 SLICE = range(1, 9)
@@ -59,16 +60,6 @@ def test_checkers_catch_a_charm_that_restarts_without_coordinating(charms, tmp_p
     assert "granted-without-grant" in kinds
 
 
-def _run_until_work_starts(sim, unit, step=0.5, limit=600.0):
-    """Advance until `unit` is inside guarded work (its journal start is recorded)."""
-    deadline = sim.now + limit
-    while sim.now < deadline:
-        if any(e.unit == unit and e.event == "start" for e in sim.journal):
-            return sim.now
-        sim.run_for(step)
-    raise AssertionError(f"{unit} never started guarded work")
-
-
 @pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
 @pytest.mark.parametrize("honour_guarantee", [False, True])
 def test_leader_losing_its_lease_inside_its_own_guarded_work_is_never_overlapped(
@@ -87,7 +78,7 @@ def test_leader_losing_its_lease_inside_its_own_guarded_work_is_never_overlapped
         check_quiesced(sim)
         leader = sim.leader
         sim.set_config(generation=1)
-        _run_until_work_starts(sim, leader)
+        run_until_work_starts(sim, leader)
         sim.run_for(1.0)
         sim.expire_lease(honour_guarantee=honour_guarantee)
         check_quiesced(sim)

@@ -12,16 +12,7 @@ import pytest
 
 from jujusim import Simulation
 from jujusim.invariants import check_all_requesters_acted, check_max_concurrency, check_quiesced
-
-
-def _run_until_someone_works(sim, step=0.5, limit=600.0):
-    deadline = sim.now + limit
-    while sim.now < deadline:
-        started = [e.unit for e in sim.journal if e.event == "start"]
-        if started:
-            return started[0]
-        sim.run_for(step)
-    raise AssertionError("nobody started guarded work")
+from jujusim.testing import run_until_work_starts
 
 
 @pytest.mark.charms("policies")
@@ -41,7 +32,7 @@ def _add_a_unit_and_elect_it_while_someone_works(sim):
     old_leader = sim.leader
     since = sim.now
     sim.set_config(generation=1)
-    worker = _run_until_someone_works(sim)
+    worker = run_until_work_starts(sim)
     assert worker != old_leader
 
     newcomer = sim.add_unit()

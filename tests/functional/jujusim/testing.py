@@ -28,3 +28,18 @@ def scripted_charm(dest: str, plan: str = "", remove_hooks=()) -> str:
     for hook in remove_hooks:
         os.unlink(os.path.join(dest, "hooks", hook))
     return dest
+
+
+def run_until_work_starts(sim, unit=None, step=0.5, limit=600.0) -> str:
+    """Advance `sim` until `unit` (or any unit) has started guarded work; return that unit.
+
+    Guarded work is what the charm records with ``sim-journal start``.
+    """
+    deadline = sim.now + limit
+    while sim.now < deadline:
+        started = [e.unit for e in sim.journal if e.event == "start"]
+        started = [u for u in started if unit is None or u == unit]
+        if started:
+            return started[0]
+        sim.run_for(step)
+    raise AssertionError("%s never started guarded work" % (unit or "no unit"))
