@@ -30,12 +30,16 @@ BENCH_UNITS ?= 3,10,30,100
 bench: $(TOX)
 	$(TOX) run -e bench -- --units $(BENCH_UNITS)
 
-# `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs another slice of the campaign.
+# `make fuzz` runs the campaign in slices of 100 seeds, one JSON file each in
+# FUZZ_DIR; run again, it keeps the slices already done for the same charm
+# builds, so a stopped campaign resumes and a changed layer is tested again.
+# `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs other seeds.
 SCHEDULES ?= 10000
 FIRST_SEED ?= 1
+FUZZ_DIR ?= .cache/fuzz
 
 fuzz: $(TOX)
-	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED)
+	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED) --slices $(FUZZ_DIR)
 
 $(TOX): tests/requirements-tox.txt
 	$(PYTHON) -m venv $(VENV)

@@ -48,13 +48,17 @@ README's limitations).
 
 Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
        [--jobs N (default: the CPU count)] [--show-seed N] [--json FILE]
+       [--slices DIR [--slice-size 100]]
        python tests/functional/fuzz.py --merge FILE...
 
-A campaign too long for one sitting runs in slices (``--first-seed``,
-``--schedules``, ``--json``); ``--merge`` prints the report of the slices
-together, refuses slices whose seeds overlap, and lists the charm builds
-(content keys) the slices ran, so a reader sees whether they ran the same
-code.
+A campaign too long for one sitting runs in slices. ``--slices DIR`` writes
+one ``seeds-FIRST-LAST.json`` file per slice as soon as the slice is done,
+and on the next run keeps every slice already in DIR that holds all its
+seeds and ran the same charm builds (content keys), so a killed campaign
+resumes where it stopped and a changed layer is tested again. ``--merge``
+prints the report of slices together, refuses slices whose seeds overlap,
+and lists the charm builds the slices ran, so a reader sees whether they ran
+the same code.
 
 Exits 1 if any unexplained violation was found; each failing seed is printed
 and reproduces exactly with ``--show-seed``.
@@ -559,6 +563,88 @@ def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
     return outcomes, elapsed, "\n".join(header)
 
 
+def plan_slices(first: int, count: int, size: int) -> List[Tuple[int, int]]:
+    """The campaign's seeds first..first+count-1 cut into (first, last) slices of `size`."""
+    if size < 1:
+        raise ValueError("a slice holds at least one seed")
+    end = first + count
+    return [(a, min(a + size, end) - 1) for a in range(first, end, size)]
+
+
+def slice_path(directory: str, first: int, last: int) -> str:
+    return os.path.join(directory, "seeds-%05d-%05d.json" % (first, last))
+
+
+def _slice_is_done(path: str, first: int, last: int, builds: Dict[str, str]) -> bool:
+    """Whether `path` holds every seed of first..last, run on exactly these charm builds."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        seeds = sorted(item["seed"] for item in data["outcomes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return data.get("charms") == builds and seeds == list(range(first, last + 1))
+
+
+def _write_slice(path: str, elapsed: float, builds: Dict[str, str], outcomes: List[Outcome]):
+    part = path + ".part"
+    with open(part, "w") as f:
+        json.dump(
+            {"elapsed": elapsed, "charms": builds, "outcomes": [_jsonable(o) for o in outcomes]},
+            f,
+        )
+    os.replace(part, path)  # a slice file is whole or absent, even if the run is killed
+
+
+def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tuple[str, int]:
+    """Run the campaign as slices, one --json file each in `directory`; resumable.
+
+    A slice whose file already holds all its seeds, run on the same charm
+    builds, is kept; any other slice is run again and its file replaced.
+    Returns (merged report, exit code).
+    """
+    runner = runner or run_schedule
+    builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
+    os.makedirs(directory, exist_ok=True)
+    slices = plan_slices(first, count, size)
+    todo = [s for s in slices if not _slice_is_done(slice_path(directory, *s), *s, builds)]
+    print(
+        "%d slices of %d seeds in %s: %d done for these charm builds, %d to run"
+        % (len(slices), size, directory, len(slices) - len(todo), len(todo)),
+        file=sys.stderr,
+        flush=True,
+    )
+    seeds = [seed for a, b in todo for seed in range(a, b + 1)]
+    results = _map_outcomes(runner, seeds, charms, jobs)
+    mark = time.perf_counter()
+    for a, b in todo:
+        outcomes = [next(results) for _ in range(a, b + 1)]
+        now = time.perf_counter()
+        _write_slice(slice_path(directory, a, b), now - mark, builds, outcomes)
+        mark = now
+        print(
+            "slice %d-%d written: %d violations"
+            % (a, b, sum(1 for o in outcomes if o.violations or o.error)),
+            file=sys.stderr,
+            flush=True,
+        )
+    results.close()
+    outcomes, elapsed, header = merge([slice_path(directory, *s) for s in slices])
+    code = 1 if any(o.violations or o.error for o in outcomes) else 0
+    return header + "\n" + report(outcomes, elapsed), code
+
+
+def _map_outcomes(runner, seeds, charms, jobs):
+    """Outcomes of `seeds` in seed order, as they finish; one pool for the whole run."""
+    if jobs <= 1 or len(seeds) <= 1:
+        for seed in seeds:
+            yield runner(seed, charms)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # chunksize 1: no worker sits idle at the end while another runs a chunk.
+        yield from pool.map(runner, seeds, [charms] * len(seeds), chunksize=1)
+
+
 def _jsonable(outcome: Outcome) -> dict:
     # Not dataclasses.asdict: it rebuilds a Counter from (key, count) pairs.
     data = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
@@ -576,7 +662,16 @@ def main(argv=None):
     parser.add_argument(
         "--merge", nargs="+", metavar="FILE", help="report --json slices together, run nothing"
     )
+    parser.add_argument(
+        "--slices",
+        metavar="DIR",
+        help="run in slices of --slice-size seeds, one --json file each in DIR, and keep the "
+        "slices already there for the same charm builds: an interrupted campaign resumes",
+    )
+    parser.add_argument("--slice-size", type=int, default=100)
     args = parser.parse_args(argv)
+    if args.slice_size < 1:
+        parser.error("--slice-size must be at least 1")
     if args.merge:
         try:
             outcomes, elapsed, header = merge(args.merge)
@@ -586,6 +681,12 @@ def main(argv=None):
         print(report(outcomes, elapsed))
         return 1 if any(o.violations or o.error for o in outcomes) else 0
     charms = build_fixtures()
+    if args.slices:
+        text, code = run_slices(
+            args.slices, args.first_seed, args.schedules, args.slice_size, charms, jobs=args.jobs
+        )
+        print(text)
+        return code
     if args.show_seed is not None:
         print(generate(args.show_seed).describe())
         outcomes, elapsed = campaign([args.show_seed], charms, jobs=1)

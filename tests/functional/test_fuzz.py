@@ -134,3 +134,102 @@ def test_merged_clean_slices_exit_zero(tmp_path, capsys):
 
     assert fuzz.main(["--merge", a]) == 0
     assert "seeds 7, 9" in capsys.readouterr().out
+
+
+def test_slices_cover_the_campaign_in_order():
+    assert fuzz.plan_slices(1, 250, 100) == [(1, 100), (101, 200), (201, 250)]
+    assert fuzz.plan_slices(5001, 100, 100) == [(5001, 5100)]
+    with pytest.raises(ValueError, match="at least one seed"):
+        fuzz.plan_slices(1, 10, 0)
+
+
+class _Runner:
+    """Stands in for run_schedule: records the seeds it ran; can die at one seed."""
+
+    def __init__(self, die_at=None):
+        self.ran = []
+        self.die_at = die_at
+
+    def __call__(self, seed, charms):
+        if seed == self.die_at:
+            raise KeyboardInterrupt  # the campaign is killed mid-slice
+        self.ran.append(seed)
+        return fuzz.Outcome(seed, hooks=3, faults=fuzz.Counter({"unit-added": 1}))
+
+
+BUILDS = {"rolling-restart": "/cache/rolling-restart-k1", "policies": "/cache/policies-k2"}
+
+
+def test_sliced_campaign_writes_each_slice_and_reports_them_together(tmp_path):
+    runner = _Runner()
+
+    text, code = fuzz.run_slices(str(tmp_path), 1, 25, 10, BUILDS, jobs=1, runner=runner)
+
+    assert code == 0
+    assert runner.ran == list(range(1, 26))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "seeds-00001-00010.json",
+        "seeds-00011-00020.json",
+        "seeds-00021-00025.json",
+    ]
+    data = fuzz.json.loads((tmp_path / "seeds-00011-00020.json").read_text())
+    assert data["charms"] == {"policies": "policies-k2", "rolling-restart": "rolling-restart-k1"}
+    assert [o["seed"] for o in data["outcomes"]] == list(range(11, 21))
+    assert "slices merged: 3; seeds 1-25" in text
+    assert "schedules tried: 25 (75 hooks" in text
+    assert "  unit-added                 25" in text
+
+
+def test_sliced_campaign_resumes_after_being_killed_and_reruns_nothing_done(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        fuzz.run_slices(str(tmp_path), 1, 30, 10, BUILDS, jobs=1, runner=_Runner(die_at=15))
+    # The slice being run when it died left no file, not even a partial one.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seeds-00001-00010.json"]
+
+    runner = _Runner()
+    text, code = fuzz.run_slices(str(tmp_path), 1, 30, 10, BUILDS, jobs=1, runner=runner)
+
+    assert runner.ran == list(range(11, 31))
+    assert "schedules tried: 30" in text
+
+    again = _Runner()
+    fuzz.run_slices(str(tmp_path), 1, 30, 10, BUILDS, jobs=1, runner=again)
+    assert again.ran == []
+
+
+def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path):
+    fuzz.run_slices(str(tmp_path), 1, 30, 10, BUILDS, jobs=1, runner=_Runner())
+    (tmp_path / "seeds-00021-00030.json").write_text('{"outcomes": [')  # truncated
+    changed = dict(BUILDS, policies="/cache/policies-k3")
+
+    runner = _Runner()
+    fuzz.run_slices(str(tmp_path), 21, 10, 10, BUILDS, jobs=1, runner=runner)
+    assert runner.ran == list(range(21, 31))
+
+    runner = _Runner()
+    text, _ = fuzz.run_slices(str(tmp_path), 1, 30, 10, changed, jobs=1, runner=runner)
+    assert runner.ran == list(range(1, 31))  # another layer: every slice runs again
+    assert "charm builds: policies-k3, rolling-restart-k1" in text
+
+
+def test_sliced_campaign_exits_one_on_a_violation(tmp_path):
+    class Failing(_Runner):
+        def __call__(self, seed, charms):
+            outcome = super().__call__(seed, charms)
+            if seed == 4:
+                outcome.violations.append(("concurrency", "2 units at t=3.0"))
+            return outcome
+
+    text, code = fuzz.run_slices(str(tmp_path), 1, 5, 5, BUILDS, jobs=1, runner=Failing())
+
+    assert code == 1
+    assert "  concurrency                 1" in text
+    assert "seed 4:" in text
+
+
+def test_slice_size_below_one_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as e:
+        fuzz.main(["--slices", "unused", "--slice-size", "0"])
+
+    assert e.value.code == 2
+    assert "--slice-size must be at least 1" in capsys.readouterr().err
