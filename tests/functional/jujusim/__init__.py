@@ -27,7 +27,8 @@ given to ``schedule`` by name):
 - ``expire_lease(honour_guarantee=False, successor=None)``: leadership
   moves without the leader leaving: at once (a controller fault: harsher
   than Juju's promise that is-leader true holds for 30 s), or with
-  ``honour_guarantee=True`` when that promise ends; ``successor`` names
+  ``honour_guarantee=True`` when that promise ends (the leader can no
+  longer renew: its is-leader says false at once); ``successor`` names
   the unit that claims the lease as soon as it is free.
 - ``set_clock_skew(unit, seconds)``: the unit's wall clock is wrong.
 - ``write_relation_settings(unit, changes, relation=None)``: a buggy peer's
@@ -68,7 +69,7 @@ Semantics implemented (juju-semantics.md):
   settings readable by name for the relation's lifetime after it left (as
   Juju's state.RelationUnit.ReadSettings guarantees), no relation-broken
   for peers; goal-state lists the application's units (``dying`` once
-  their removal begins) and each peer's relation status.
+  their removal begins) and, as Juju's does, no peer relation.
 - failure: the unit runs only actions and the retry of the failed hook,
   retried after 5, 10, 20, 40 ... s capped at 300 s of simulated time.
 - leadership: seeded initial leader; removal of the leader or lease expiry
@@ -97,7 +98,8 @@ Simplified or not simulated (say so in the README):
   earlier in Juju). `remove_unit(name)` (juju remove-unit): the others see it depart at
   once (Juju marks a dying unit departing in its relations: their
   relation-list drops it and their departed hooks become due) while the
-  unit finishes the hook it is running, skips leadership and config hooks,
+  unit finishes the hook it is running, never accepts leadership (no
+  leader-elected) but still runs leader-settings-changed, skips config hooks,
   runs relation-departed for each remaining peer, leaves the scope, runs
   stop and is gone. A dying unit in error departs no further and keeps retrying its
   failed hook (Juju waits for `juju resolved`); `remove_unit(name,
@@ -105,9 +107,11 @@ Simplified or not simulated (say so in the README):
   once: its running hook is killed (exit -9, nothing committed), it runs no
   more hooks, the others' departed hooks are due at once and its settings
   stay readable. A removed leader resigns
-  at once either way.
+  at once either way. A unit removed before it has started still runs its
+  install and stop hooks (Juju skips both for it).
 - Leadership: no lease renewal model; `expire_lease()` deposes at once (or,
-  with honour_guarantee=True, 30 s after the leader's last is-leader true) and
+  with honour_guarantee=True, the leader's is-leader says false from then on
+  and the lease lapses 30 s after its last is-leader true) and
   elects another unit after a seeded delay in [0, lease] (a named
   successor at once); a deposed unit
   gets leader-settings-changed (no leader-deposed hook).

@@ -50,15 +50,18 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
                     relation=rel.name,
                     relation_id=rid,
                 )
-        if model.leader == unit.name:
-            if not unit.local_leader:
-                return HookSpec(kind="leader-elected", name="leader-elected")
-        elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:
-            return HookSpec(
-                kind="leader-settings-changed",
-                name="leader-settings-changed",
-                version=model.leader_settings_version,
-            )
+    # Juju's leadership resolver: a dying unit never accepts leadership, but
+    # it still runs leader-settings-changed (after resigning, or when the
+    # settings change) until it stops.
+    if model.leader == unit.name:
+        if not unit.local_leader and not unit.dying:
+            return HookSpec(kind="leader-elected", name="leader-elected")
+    elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:
+        return HookSpec(
+            kind="leader-settings-changed",
+            name="leader-settings-changed",
+            version=model.leader_settings_version,
+        )
     action = next_action(model, unit)
     if action is not None:
         return action

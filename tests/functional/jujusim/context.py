@@ -133,39 +133,26 @@ class HookContext(object):
 
     # -- goal state -------------------------------------------------------------
     def goal_state(self) -> Dict[str, dict]:
-        """What ``goal-state`` prints: the application's units and each peer relation's.
+        """What ``goal-state`` prints: the application's units.
 
         A unit is listed until it is removed from the model, with its
-        workload status, or ``dying`` once its removal has begun. Under
-        ``relations`` each peer relation lists the other units: ``joined``
-        while in the relation's scope, ``joining`` before, ``dying`` while
-        being removed. (No ``since`` times: Juju omits them when unknown.)
+        workload status, or ``dying`` once its removal has begun. (No
+        ``since`` times: Juju omits them when unknown.) ``relations`` stays
+        empty: Juju's goal-state leaves peer relations out (the uniter
+        facade's goalStateRelations skips a relation with one endpoint), and
+        the simulator models no other kind.
         """
-        model = self.sim.model
         units = {}
-        for unit in model.units.values():
+        for unit in self.sim.model.units.values():
             if unit.alive:
                 units[unit.name] = {"status": "dying" if unit.dying else unit.workload_status}
-        relations = {}
-        for rid in self._visible_relations():
-            rel = model.relations[rid]
-            peers = relations.setdefault(rel.name, {})
-            for name, unit in model.units.items():
-                if name == self.unit_name or not unit.alive:
-                    continue
-                if unit.dying:
-                    status = "dying"
-                else:
-                    status = "joined" if name in rel.scope else "joining"
-                peers[name] = {"status": status}
-        return {"units": units, "relations": relations}
+        return {"units": units, "relations": {}}
 
     # -- leadership -----------------------------------------------------------
     def is_leader(self) -> bool:
         if self.minion:
             return False
-        if self.sim.model.leader == self.unit_name:
-            self.sim.leader_confirmed(self.unit_name)
+        if self.sim.confirm_leader(self.unit_name):
             return True
         self.minion = True
         return False

@@ -175,6 +175,9 @@ class Simulation(object):
         self.leader_history: List[tuple] = []
         self.leader_settings_history: List[tuple] = []
         self._leader_confirmed_at: Dict[str, float] = {}
+        # The leader whose agent can no longer renew its lease (honoured
+        # expiry under way): its is-leader says false, the lease has not lapsed.
+        self._renewal_lost: Optional[str] = None
 
         self._queue: list = []
         self._seq = 0
@@ -1050,10 +1053,12 @@ class Simulation(object):
         is-leader has just said true: harsher than Juju, which promises a
         unit whose is-leader said true leadership for the next 30 s (loss
         sooner takes a controller fault). With ``honour_guarantee=True`` the
-        lease lapses when that promise ends: 30 s after the leader's last
-        is-leader true, or now if that is longer ago. ``successor`` names
-        the live unit that claims the lease as soon as it is free (by
-        default a seeded unit claims it within the lease).
+        leader's agent can no longer renew the lease (in Juju each is-leader
+        true is a renewal by the unit's leadership tracker): from now on its
+        is-leader says false, and the lease lapses when the last promise
+        ends, 30 s after its last is-leader true, or now if that is longer
+        ago. ``successor`` names the live unit that claims the lease as soon
+        as it is free (by default a seeded unit claims it within the lease).
         """
         self._check_open()
         old = self.model.leader
@@ -1064,6 +1069,7 @@ class Simulation(object):
             if successor == old:
                 raise SimulationError("the successor must not be the leader whose lease lapses")
         if honour_guarantee:
+            self._renewal_lost = old
             ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
             if ends > self.now:
                 self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor))
@@ -1078,11 +1084,19 @@ class Simulation(object):
         self._wake(old)
         self._schedule_election(exclude=old, successor=successor)
 
-    def leader_confirmed(self, unit: str):
-        """is-leader said true to `unit` now (called by the tool implementation)."""
+    def confirm_leader(self, unit: str) -> bool:
+        """is-leader from `unit` (called by the tool implementation).
+
+        True when `unit` holds the lease and can still renew it; that answer
+        is a promise of leadership for the next 30 s.
+        """
+        if self.model.leader != unit or self._renewal_lost == unit:
+            return False
         self._leader_confirmed_at[unit] = self.now
+        return True
 
     def _set_leader(self, name: Optional[str]):
+        self._renewal_lost = None
         self.model.leader = name
         self.leader_history.append((self.now, name))
 
