@@ -54,8 +54,9 @@ Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
 A campaign too long for one sitting runs in slices. ``--slices DIR`` writes
 one ``seeds-FIRST-LAST.json`` file per slice as soon as the slice is done,
 and on the next run keeps every slice already in DIR that holds all its
-seeds and ran the same charm builds (content keys), so a killed campaign
-resumes where it stopped and a changed layer is tested again. ``--merge``
+seeds and ran the same charm builds (content keys) on the same simulator and
+schedule generator (``harness_key``), so a killed campaign resumes where it
+stopped and a changed layer or simulator is tested again. ``--merge``
 prints the report of slices together, refuses slices whose seeds overlap,
 and lists the charm builds the slices ran, so a reader sees whether they ran
 the same code.
@@ -65,6 +66,7 @@ and reproduces exactly with ``--show-seed``.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -542,12 +544,14 @@ def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
     outcomes: List[Outcome] = []
     elapsed = 0.0
     builds = set()
+    harnesses = set()
     owner: Dict[int, str] = {}
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         elapsed += float(data.get("elapsed") or 0.0)
         builds.update((data.get("charms") or {}).values() or ["(not recorded)"])
+        harnesses.add(data.get("harness") or "(not recorded)")
         for item in data["outcomes"]:
             seed = item["seed"]
             if seed in owner:
@@ -558,6 +562,7 @@ def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
     header = [
         "slices merged: %d; seeds %s" % (len(paths), _seed_ranges(list(owner))),
         "charm builds: %s" % ", ".join(sorted(builds)),
+        "simulator and schedules (harness key): %s" % ", ".join(sorted(harnesses)),
         "(time below: the slices' run times added up)",
     ]
     return outcomes, elapsed, "\n".join(header)
@@ -575,22 +580,52 @@ def slice_path(directory: str, first: int, last: int) -> str:
     return os.path.join(directory, "seeds-%05d-%05d.json" % (first, last))
 
 
-def _slice_is_done(path: str, first: int, last: int, builds: Dict[str, str]) -> bool:
-    """Whether `path` holds every seed of first..last, run on exactly these charm builds."""
+def harness_key(root: Optional[str] = None) -> str:
+    """A digest of the simulator and of this file: what a seed's schedule means.
+
+    Recorded in each slice beside the charm builds; a slice run on another
+    simulator or schedule generator is not reused. `root`: the folder
+    holding fuzz.py and jujusim/ (default: this file's).
+    """
+    here = root or os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, "fuzz.py")]
+    for folder, dirs, files in os.walk(os.path.join(here, "jujusim")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        paths.extend(os.path.join(folder, name) for name in sorted(files))
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        for part in (os.path.relpath(path, here).encode(), data):
+            digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()[:16]
+
+
+def _slice_is_done(path: str, first: int, last: int, builds: Dict[str, str], harness: str) -> bool:
+    """Whether `path` holds every seed of first..last, run on these builds and harness."""
     try:
         with open(path) as f:
             data = json.load(f)
         seeds = sorted(item["seed"] for item in data["outcomes"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return data.get("charms") == builds and seeds == list(range(first, last + 1))
+    return (
+        data.get("charms") == builds
+        and data.get("harness") == harness
+        and seeds == list(range(first, last + 1))
+    )
 
 
-def _write_slice(path: str, elapsed: float, builds: Dict[str, str], outcomes: List[Outcome]):
+def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]):
     part = path + ".part"
     with open(part, "w") as f:
         json.dump(
-            {"elapsed": elapsed, "charms": builds, "outcomes": [_jsonable(o) for o in outcomes]},
+            {
+                "elapsed": elapsed,
+                "charms": builds,
+                "harness": harness,
+                "outcomes": [_jsonable(o) for o in outcomes],
+            },
             f,
         )
     os.replace(part, path)  # a slice file is whole or absent, even if the run is killed
@@ -600,16 +635,20 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
     """Run the campaign as slices, one --json file each in `directory`; resumable.
 
     A slice whose file already holds all its seeds, run on the same charm
-    builds, is kept; any other slice is run again and its file replaced.
-    Returns (merged report, exit code).
+    builds and the same simulator and schedule generator (`harness_key`), is
+    kept; any other slice is run again and its file replaced. Returns
+    (merged report, exit code).
     """
     runner = runner or run_schedule
     builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
+    harness = harness_key()
     os.makedirs(directory, exist_ok=True)
     slices = plan_slices(first, count, size)
-    todo = [s for s in slices if not _slice_is_done(slice_path(directory, *s), *s, builds)]
+    todo = [
+        s for s in slices if not _slice_is_done(slice_path(directory, *s), *s, builds, harness)
+    ]
     print(
-        "%d slices of %d seeds in %s: %d done for these charm builds, %d to run"
+        "%d slices of %d seeds in %s: %d done for these charm builds and simulator, %d to run"
         % (len(slices), size, directory, len(slices) - len(todo), len(todo)),
         file=sys.stderr,
         flush=True,
@@ -620,7 +659,7 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
     for a, b in todo:
         outcomes = [next(results) for _ in range(a, b + 1)]
         now = time.perf_counter()
-        _write_slice(slice_path(directory, a, b), now - mark, builds, outcomes)
+        _write_slice(slice_path(directory, a, b), now - mark, builds, harness, outcomes)
         mark = now
         print(
             "slice %d-%d written: %d violations"

@@ -197,7 +197,7 @@ def test_sliced_campaign_resumes_after_being_killed_and_reruns_nothing_done(tmp_
     assert again.ran == []
 
 
-def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path):
+def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path, monkeypatch):
     fuzz.run_slices(str(tmp_path), 1, 30, 10, BUILDS, jobs=1, runner=_Runner())
     (tmp_path / "seeds-00021-00030.json").write_text('{"outcomes": [')  # truncated
     changed = dict(BUILDS, policies="/cache/policies-k3")
@@ -210,6 +210,32 @@ def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path)
     text, _ = fuzz.run_slices(str(tmp_path), 1, 30, 10, changed, jobs=1, runner=runner)
     assert runner.ran == list(range(1, 31))  # another layer: every slice runs again
     assert "charm builds: policies-k3, rolling-restart-k1" in text
+
+    monkeypatch.setattr(fuzz, "harness_key", lambda: "another-simulator")
+    runner = _Runner()
+    text, _ = fuzz.run_slices(str(tmp_path), 1, 10, 10, changed, jobs=1, runner=runner)
+    assert runner.ran == list(range(1, 11))  # another simulator: the slice runs again
+    assert "(harness key): another-simulator" in text
+
+
+def test_harness_key_follows_the_simulator_and_the_schedule_generator(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    here = Path(fuzz.__file__).parent
+    copy = tmp_path / "functional"
+    shutil.copytree(here / "jujusim", copy / "jujusim")
+    shutil.copy(here / "fuzz.py", copy / "fuzz.py")
+    key = fuzz.harness_key()
+    assert fuzz.harness_key(str(copy)) == key
+
+    (copy / "jujusim" / "__pycache__").mkdir(exist_ok=True)
+    (copy / "jujusim" / "__pycache__" / "x.pyc").write_bytes(b"compiled")
+    assert fuzz.harness_key(str(copy)) == key  # caches are not the simulator
+
+    agent = copy / "jujusim" / "agent.py"
+    agent.write_text(agent.read_text() + "\n# changed\n")
+    assert fuzz.harness_key(str(copy)) != key
 
 
 def test_sliced_campaign_exits_one_on_a_violation(tmp_path):
