@@ -32,8 +32,9 @@ bench: $(TOX)
 
 # `make fuzz` runs the campaign in slices of 100 seeds, one JSON file each in
 # FUZZ_DIR; run again, it keeps the slices already done for the same charm
-# builds, so a stopped campaign resumes and a changed layer is tested again.
-# `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs other seeds.
+# builds and simulator, so a stopped campaign resumes and a changed layer or
+# simulator is tested again (`make clean` deletes .cache, and the slices with
+# it). `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs other seeds.
 SCHEDULES ?= 10000
 FIRST_SEED ?= 1
 FUZZ_DIR ?= .cache/fuzz

@@ -8,7 +8,9 @@ units, update-status on (as in Juju), skewed unit clocks, when the roll starts
 0 to 5 faults at random moments of the roll:
 
 - ``leader-removed``: ``juju remove-unit`` of the leader (sometimes --force);
-- ``lease-expired``: the leader's lease lapses when Juju's 30 s promise ends;
+- ``lease-expired``: the leader's agent can no longer renew its lease: its
+  is-leader says false from then on (it acts as a minion) and the lease
+  lapses when Juju's 30 s promise of its last is-leader true ends;
 - ``lease-lost-abruptly``: the lease lapses at once, inside that promise (a
   controller fault, beyond what Juju guarantees);
 - ``holder-removed``: removal of the unit doing guarded work (or holding a
@@ -397,16 +399,23 @@ class _Run:
                     return True
         return False
 
-    def _check_grant_held(self, intervals):
+    def _leader_at(self, when):
+        """The unit whose is-leader could say true at `when`: the lease holder,
+        unless its agent could no longer renew the lease (an honoured expiry)."""
+        leader, index = None, 0
+        for i, (t, name) in enumerate(self.sim.leader_history):
+            if t > when:
+                break
+            leader, index = name, i + 1
+        for t, name, after in self.sim.renewal_lost_history:
+            if after == index and name == leader and t <= when:
+                return None
+        return leader
 
+    def _check_grant_held(self, intervals):
         history = self.sim.leader_settings_history
-        leaders = self.sim.leader_history
         for start, _, unit, lock in intervals:
-            leader = None
-            for t, name in leaders:
-                if t > start:
-                    break
-                leader = name
+            leader = self._leader_at(start)
             if leader == unit:
                 continue
             settings = {}
@@ -501,20 +510,19 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
 def campaign(seeds, charms, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
     started = time.perf_counter()
     outcomes = []
-    if jobs <= 1:
-        for seed in seeds:
-            outcomes.append(run_schedule(seed, charms))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for o in pool.map(run_schedule, seeds, [charms] * len(seeds), chunksize=4):
-                outcomes.append(o)
-                if progress and len(outcomes) % progress == 0:
-                    print(
-                        "... %d schedules, %d violations"
-                        % (len(outcomes), sum(1 for x in outcomes if x.violations or x.error)),
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    results = _map_outcomes(run_schedule, seeds, charms, jobs)
+    try:
+        for o in results:
+            outcomes.append(o)
+            if progress and len(outcomes) % progress == 0:
+                print(
+                    "... %d schedules, %d violations"
+                    % (len(outcomes), sum(1 for x in outcomes if x.violations or x.error)),
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        results.close()  # on an error, cancel the seeds not started yet
     return outcomes, time.perf_counter() - started
 
 
@@ -617,18 +625,23 @@ def _slice_is_done(path: str, first: int, last: int, builds: Dict[str, str], har
 
 
 def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]):
-    part = path + ".part"
-    with open(part, "w") as f:
-        json.dump(
-            {
-                "elapsed": elapsed,
-                "charms": builds,
-                "harness": harness,
-                "outcomes": [_jsonable(o) for o in outcomes],
-            },
-            f,
-        )
-    os.replace(part, path)  # a slice file is whole or absent, even if the run is killed
+    """Write a slice file whole or not at all, even if the run is killed meanwhile."""
+    data = {
+        "elapsed": elapsed,
+        "charms": builds,
+        "harness": harness,
+        "outcomes": [_jsonable(o) for o in outcomes],
+    }
+    fd, part = tempfile.mkstemp(
+        prefix=os.path.basename(path) + ".", suffix=".part", dir=os.path.dirname(path) or "."
+    )
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(part, path)
+    except BaseException:
+        os.unlink(part)
+        raise
 
 
 def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tuple[str, int]:
@@ -656,18 +669,22 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
     seeds = [seed for a, b in todo for seed in range(a, b + 1)]
     results = _map_outcomes(runner, seeds, charms, jobs)
     mark = time.perf_counter()
-    for a, b in todo:
-        outcomes = [next(results) for _ in range(a, b + 1)]
-        now = time.perf_counter()
-        _write_slice(slice_path(directory, a, b), now - mark, builds, harness, outcomes)
-        mark = now
-        print(
-            "slice %d-%d written: %d violations"
-            % (a, b, sum(1 for o in outcomes if o.violations or o.error)),
-            file=sys.stderr,
-            flush=True,
-        )
-    results.close()
+    try:
+        for a, b in todo:
+            outcomes = [next(results) for _ in range(a, b + 1)]
+            if [o.seed for o in outcomes] != list(range(a, b + 1)):
+                raise RuntimeError("slice %d-%d got the outcomes of other seeds" % (a, b))
+            now = time.perf_counter()
+            _write_slice(slice_path(directory, a, b), now - mark, builds, harness, outcomes)
+            mark = now
+            print(
+                "slice %d-%d written: %d violations"
+                % (a, b, sum(1 for o in outcomes if o.violations or o.error)),
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        results.close()  # on an error, cancel the seeds not started yet
     outcomes, elapsed, header = merge([slice_path(directory, *s) for s in slices])
     code = 1 if any(o.violations or o.error for o in outcomes) else 0
     return header + "\n" + report(outcomes, elapsed), code
@@ -705,12 +722,15 @@ def main(argv=None):
         "--slices",
         metavar="DIR",
         help="run in slices of --slice-size seeds, one --json file each in DIR, and keep the "
-        "slices already there for the same charm builds: an interrupted campaign resumes",
+        "slices already there for the same charm builds and simulator: an interrupted "
+        "campaign resumes",
     )
     parser.add_argument("--slice-size", type=int, default=100)
     args = parser.parse_args(argv)
     if args.slice_size < 1:
         parser.error("--slice-size must be at least 1")
+    if args.slices and (args.json or args.show_seed is not None or args.merge):
+        parser.error("--slices writes its own files; it goes without --json, --show-seed, --merge")
     if args.merge:
         try:
             outcomes, elapsed, header = merge(args.merge)
@@ -734,15 +754,8 @@ def main(argv=None):
         outcomes, elapsed = campaign(seeds, charms, jobs=args.jobs, progress=100)
     print(report(outcomes, elapsed))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "elapsed": elapsed,
-                    "charms": {k: os.path.basename(v) for k, v in charms.items()},
-                    "outcomes": [_jsonable(o) for o in outcomes],
-                },
-                f,
-            )
+        builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
+        _write_slice(args.json, elapsed, builds, harness_key(), outcomes)
     return 1 if any(o.violations or o.error for o in outcomes) else 0
 
 

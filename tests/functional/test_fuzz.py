@@ -235,7 +235,78 @@ def test_harness_key_follows_the_simulator_and_the_schedule_generator(tmp_path):
 
     agent = copy / "jujusim" / "agent.py"
     agent.write_text(agent.read_text() + "\n# changed\n")
-    assert fuzz.harness_key(str(copy)) != key
+    changed = fuzz.harness_key(str(copy))
+    assert changed != key
+
+    generator = copy / "fuzz.py"
+    generator.write_text(generator.read_text() + "\n# changed\n")
+    assert fuzz.harness_key(str(copy)) not in (key, changed)
+
+
+def _marking_runner(seed, charms):
+    """A picklable stand-in for run_schedule: marks each seed it ran in charms["marks"]."""
+    import time
+    from pathlib import Path
+
+    time.sleep(0.05)
+    (Path(charms["marks"]) / str(seed)).touch()
+    return fuzz.Outcome(seed, hooks=1)
+
+
+def test_sliced_campaign_on_a_process_pool_writes_slices_in_seed_order(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "slices"
+
+    text, code = fuzz.run_slices(
+        str(out), 1, 20, 5, {"marks": str(marks)}, jobs=2, runner=_marking_runner
+    )
+
+    assert code == 0
+    assert sorted(int(p.name) for p in marks.iterdir()) == list(range(1, 21))
+    for a in (1, 6, 11, 16):
+        data = fuzz.json.loads((out / ("seeds-%05d-%05d.json" % (a, a + 4))).read_text())
+        assert [o["seed"] for o in data["outcomes"]] == list(range(a, a + 5))
+    assert "schedules tried: 20 (20 hooks" in text
+
+
+def test_a_failed_slice_write_leaves_no_file_and_cancels_the_seeds_not_started(
+    tmp_path, monkeypatch
+):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "slices"
+    calls = []
+
+    def broken(outcome):
+        calls.append(outcome.seed)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return {"seed": outcome.seed}
+
+    monkeypatch.setattr(fuzz, "_jsonable", broken)
+
+    with pytest.raises(OSError, match="disk full"):
+        fuzz.run_slices(str(out), 1, 60, 10, {"marks": str(marks)}, jobs=2, runner=_marking_runner)
+
+    assert list(out.iterdir()) == []  # neither the slice nor a partial file
+    assert len(list(marks.iterdir())) < 30  # the queued seeds were cancelled, not run
+
+
+def test_the_grant_check_counts_a_leader_that_can_no_longer_renew_as_a_minion():
+    from types import SimpleNamespace
+
+    sim = SimpleNamespace(
+        leader_history=[(0.0, "app/0"), (40.0, None), (45.0, "app/0")],
+        renewal_lost_history=[(10.0, "app/0", 1)],
+    )
+    run = SimpleNamespace(sim=sim)
+
+    assert fuzz._Run._leader_at(run, 5.0) == "app/0"
+    assert fuzz._Run._leader_at(run, 10.0) is None  # its is-leader says false from here
+    assert fuzz._Run._leader_at(run, 30.0) is None
+    assert fuzz._Run._leader_at(run, 42.0) is None
+    assert fuzz._Run._leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
 
 
 def test_sliced_campaign_exits_one_on_a_violation(tmp_path):

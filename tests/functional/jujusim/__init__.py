@@ -139,8 +139,11 @@ Simplified or not simulated (say so in the README):
 - Side channels for checkers: `trace` (HookRecord: begin with `leader`, the
   unit's leadership as it began; commit/fail with `cpu`, the hook process's
   CPU seconds from wait4, real not simulated), `tool_calls`, `logs`,
-  `status_history`, `journal`, `leader_history` [(time, leader or None)] and
-  `leader_settings_history` [(time, settings)].
+  `status_history`, `journal`, `leader_history` [(time, leader or None)],
+  `renewal_lost_history` [(time, unit, len(leader_history) then)]: when a
+  leader's agent lost the ability to renew (an honoured expiry), and
+  `leader_settings_history` [(time, settings)]; `leads(unit)`: whether the
+  unit holds the lease and can still renew it (its is-leader says true).
 - fork backend: the hook's interpreter is the zygote's Python and the
   pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
   shipping its own copies in a venv gets the zygote's); `charms.__path__` is

@@ -52,8 +52,9 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
                 )
     # Juju's leadership resolver: a dying unit never accepts leadership, but
     # it still runs leader-settings-changed (after resigning, or when the
-    # settings change) until it stops.
-    if model.leader == unit.name:
+    # settings change) until it stops. A leader whose agent can no longer
+    # renew its lease resigns at once, though the lease has not lapsed yet.
+    if model.leader == unit.name and model.renewal_lost != unit.name:
         if not unit.local_leader and not unit.dying:
             return HookSpec(kind="leader-elected", name="leader-elected")
     elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:

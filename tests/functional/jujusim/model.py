@@ -157,6 +157,9 @@ class ModelState:
     units: Dict[str, UnitState] = field(default_factory=dict)
     next_unit_number: int = 0
     leader: Optional[str] = None
+    # The leader whose agent can no longer renew its lease: its is-leader
+    # says false and its agent acts as a minion until the lease lapses.
+    renewal_lost: Optional[str] = None
     leader_settings: Dict[str, str] = field(default_factory=dict)
     leader_settings_version: int = 0
     config: Dict[str, object] = field(default_factory=dict)

@@ -174,10 +174,11 @@ class Simulation(object):
         # (time, settings) at each change of the leader settings.
         self.leader_history: List[tuple] = []
         self.leader_settings_history: List[tuple] = []
+        # (time, unit, len(leader_history) then) each time a leader's agent
+        # lost the ability to renew its lease (an honoured expiry began).
+        self.renewal_lost_history: List[tuple] = []
         self._leader_confirmed_at: Dict[str, float] = {}
-        # The leader whose agent can no longer renew its lease (honoured
-        # expiry under way): its is-leader says false, the lease has not lapsed.
-        self._renewal_lost: Optional[str] = None
+        self._lease_term = 0  # bumped at every change of leader
 
         self._queue: list = []
         self._seq = 0
@@ -454,7 +455,7 @@ class Simulation(object):
                 spec.remote_unit,
                 self.now,
                 context_id=ctx_id,
-                leader=self.model.leader == unit.name,
+                leader=self.leads(unit.name),
             )
         )
         fault = self._faults.get(unit.name)
@@ -1069,17 +1070,21 @@ class Simulation(object):
             if successor == old:
                 raise SimulationError("the successor must not be the leader whose lease lapses")
         if honour_guarantee:
-            self._renewal_lost = old
+            if self.model.renewal_lost != old:
+                self.model.renewal_lost = old
+                self.renewal_lost_history.append((self.now, old, len(self.leader_history)))
+                self._wake(old)  # its agent now sees itself a minion
             ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
             if ends > self.now:
-                self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor))
+                term = self._lease_term
+                self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor, term))
                 return old
         self._lapse(old, successor)
         return old
 
-    def _lapse(self, old: str, successor: Optional[str] = None):
-        if self.model.leader != old:
-            return
+    def _lapse(self, old: str, successor: Optional[str] = None, term: Optional[int] = None):
+        if self.model.leader != old or (term is not None and term != self._lease_term):
+            return  # that lease already ended (and `old` may lead again under a new one)
         self._set_leader(None)
         self._wake(old)
         self._schedule_election(exclude=old, successor=successor)
@@ -1090,13 +1095,18 @@ class Simulation(object):
         True when `unit` holds the lease and can still renew it; that answer
         is a promise of leadership for the next 30 s.
         """
-        if self.model.leader != unit or self._renewal_lost == unit:
+        if not self.leads(unit):
             return False
         self._leader_confirmed_at[unit] = self.now
         return True
 
+    def leads(self, unit: str) -> bool:
+        """Whether `unit` holds the lease and its agent can still renew it."""
+        return self.model.leader == unit and self.model.renewal_lost != unit
+
     def _set_leader(self, name: Optional[str]):
-        self._renewal_lost = None
+        self._lease_term += 1
+        self.model.renewal_lost = None
         self.model.leader = name
         self.leader_history.append((self.now, name))
 
