@@ -459,19 +459,20 @@ def test_is_leader_once_false_stays_false_in_that_hook(make_sim):
     assert logged(sim, other, "echo") == ["False False"]
 
 
+# The echo action logs what is-leader answers.
+ECHO_IS_LEADER = """
+    def echo(h):
+        h.log('%s' % h.is_leader())
+"""
+
+
 def test_an_honoured_lease_expiry_keeps_every_is_leader_promise(make_sim):
     # Juju: is-leader true promises leadership for the next 30 s, and each
     # true answer is a renewal by the unit's leadership tracker. An expiry
     # that honours the promise is an agent that can no longer renew: its
     # is-leader says false from then on, and the lease lapses only when the
     # last true answer's 30 s have run out.
-    sim = make_sim(
-        """
-        def echo(h):
-            h.log('%s' % h.is_leader())
-    """,
-        units=2,
-    )
+    sim = make_sim(ECHO_IS_LEADER, units=2)
     sim.run_until_quiet()
     old = sim.leader
     sim.run_action(old, "echo")
@@ -493,13 +494,7 @@ def test_an_honoured_lease_expiry_keeps_every_is_leader_promise(make_sim):
 
 
 def test_a_lapse_left_over_from_an_earlier_lease_does_not_depose_a_new_one(make_sim):
-    sim = make_sim(
-        """
-        def echo(h):
-            h.log('%s' % h.is_leader())
-    """,
-        units=2,
-    )
+    sim = make_sim(ECHO_IS_LEADER, units=2)
     sim.run_until_quiet()
     first = sim.leader
     second = [u for u in sim.units if u != first][0]
