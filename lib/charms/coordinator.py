@@ -557,6 +557,9 @@ class LayerCoordinator(BaseCoordinator):
         self._released = {}  # {unit: {lock: timestamp}}: grants each unit says it released
         self._held = set()  # locks acquired with hold=True, kept until release()
         self._new_locks = set()  # locks this unit first asked for in this hook
+        # {lock: timestamp}: grants of this unit whose request its records
+        # lack (see _load_orphans); a new request takes one over.
+        self._orphans = {}
         self._cache = {}  # per-hook derived values
         self._leader_last = False
         self._status_at_start = None  # (status, message) when waiting_status is on
@@ -637,6 +640,7 @@ class LayerCoordinator(BaseCoordinator):
                     "(coordinator-release); it asks again if it still needs the lock",
                     "WARNING",
                 )
+        self._orphans = self._load_orphans(own)
         if self._leader:
             others = self._load_leader_view()
             self._requests = _Requests(self._unit, own, others=others)
@@ -689,6 +693,36 @@ class LayerCoordinator(BaseCoordinator):
             _log("no peer relation yet; requests kept locally", "DEBUG")
         self._loaded_own = dict(pending)
         return pending
+
+    def _load_orphans(self, own):
+        """Grants of this unit for requests it has no record of: ``{lock: timestamp}``.
+
+        A grant reaches the leader settings at once, while the request it
+        answers reaches this unit's records only when its hook succeeds. The
+        leader grants itself in the hook that asks, before its guarded work;
+        if that hook then fails, Juju retries it with the request rolled back
+        but the grant kept, and the work may already have begun. Such a grant
+        stands until the end of the retried hook, and a new request for the
+        lock takes it over, timestamp and all (`acquire`). One still unclaimed
+        when that hook ends is let go. A grant this unit has said it released
+        (``<key>-released``) or an operator revoked is no orphan.
+        """
+        mine = self._loaded_grants.get(self._unit, {})
+        revoked = self.revoked.get(self._unit, {})
+        orphans = {
+            lock: ts
+            for lock, ts in mine.items()
+            if lock not in own
+            and self._loaded_marker.get(lock, "") < ts
+            and revoked.get(lock) != ts
+        }
+        for lock in sorted(orphans):
+            _log(
+                f"{self._unit} holds {lock!r} for a request its records lack (a failed hook "
+                "asked for it); asking again in this hook takes the grant over",
+                "DEBUG",
+            )
+        return orphans
 
     @property
     def _released_key(self):
@@ -827,9 +861,14 @@ class LayerCoordinator(BaseCoordinator):
         """
         own = self._requests[self._unit]
         if lock not in own:
-            own[lock] = self._next_request_timestamp()
-            self._new_locks.add(lock)
-            _log(f"{self._unit} requests {lock!r}" + (" (held until released)" if hold else ""))
+            held = " (held until released)" if hold else ""
+            if lock in self._orphans:
+                own[lock] = self._orphans.pop(lock)
+                _log(f"{self._unit} requests {lock!r} again and keeps its grant{held}")
+            else:
+                own[lock] = self._next_request_timestamp()
+                self._new_locks.add(lock)
+                _log(f"{self._unit} requests {lock!r}{held}")
         if hold:
             self._held.add(lock)
         if self.granted(lock):
@@ -879,7 +918,11 @@ class LayerCoordinator(BaseCoordinator):
         self._held.discard(lock)
         own = self._requests[self._unit]
         if lock not in own:
-            return False
+            if self._orphans.pop(lock, None) is None:
+                return False
+            _log(f"{self._unit} releases {lock!r} (granted to a request of a failed hook)")
+            self.handle()
+            return True
         was_granted = self.granted(lock)
         del own[lock]
         _log(f"{self._unit} {'releases' if was_granted else 'withdraws its request for'} {lock!r}")
@@ -956,7 +999,8 @@ class LayerCoordinator(BaseCoordinator):
     def _still_held(self, unit, lock, ts):
         """Whether the grant of ``lock`` (request ``ts``) to ``unit`` still stands.
 
-        This unit's own grant stands while its request is ``ts``. For a peer
+        This unit's own grant stands while its request is ``ts``, or while it
+        is an orphan not yet claimed in this hook (see `_load_orphans`). For a peer
         see `_grant_stands`. A peer this leader does not list as a member is
         leaving or has left, or has not been joined by this unit's agent yet
         (a new unit; a new leader whose leader-elected runs before its
@@ -968,7 +1012,7 @@ class LayerCoordinator(BaseCoordinator):
         its relation-departed hook counts as proof.
         """
         if unit == self._unit:
-            return self._requests[unit].get(lock) == ts
+            return self._requests[unit].get(lock) == ts or self._orphans.get(lock) == ts
         if unit in self._requests:
             return _grant_stands(
                 self._requests[unit].get(lock), self._released.get(unit, {}).get(lock, ""), ts
@@ -1143,6 +1187,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def _end_of_hook(self):
         """Release this hook's grants, re-grant on the leader, publish changes."""
+        self._orphans = {}  # unclaimed in this hook: let go
         self._release_granted()
         self.handle()  # the leader passes what it released to the next unit
         self._save_state()

@@ -42,6 +42,60 @@ def test_schedules_are_a_function_of_their_seed():
     assert points == set(fuzz.FAIL_POINTS)
 
 
+@pytest.mark.charms("held-restart")
+def test_leader_whose_hook_dies_after_it_granted_itself_keeps_the_lock_through_the_retry(
+    charms, tmp_path
+):
+    # The leader asks in config-changed, grants itself at once (the grant is
+    # published) and begins its held restart; the hook then dies at its
+    # relation-set, which rolls its request back. The retry redoes the
+    # restart under the same grant, and every unit restarts in turn. (Here
+    # the retry sees no peer's request yet; seed 1514 below is the case
+    # where it does, which the layer once got wrong.)
+    from jujusim import Simulation
+    from jujusim.invariants import check_quiesced
+
+    with Simulation(
+        charms["held-restart"],
+        units=3,
+        seed=3,
+        backend="fork",
+        update_status=True,
+        workdir=str(tmp_path),
+    ) as sim:
+        check_quiesced(sim)
+        leader = sim.leader
+        sim.fail_next_hook(leader, "tool:relation-set")
+        sim.set_config(generation=1)
+        sim.run_for(3000)
+        check_quiesced(sim)
+
+        failed = [r for r in sim.trace if r.event == "fail"]
+        assert [r.unit for r in failed] == [leader]
+        first = [e for e in sim.journal if e.event == "start"][0]
+        assert (first.unit, first.time) == (leader, min(e.time for e in sim.journal))
+        assert first.time < failed[0].time  # the restart began in the failed hook
+        intervals = fuzz._intervals(sim.journal)
+        assert sorted(u for _, _, u, _ in intervals) == sorted(sim.units)
+        ordered = sorted((start, end) for start, end, _, _ in intervals)
+        for (_, end), (next_start, _) in zip(ordered, ordered[1:]):
+            assert end <= next_start  # one unit at a time
+        assert sim.leader_settings().get("coordinator") in (None, "{}")
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
+def test_campaign_seed_1514_leader_failing_after_its_self_grant_is_never_overlapped(
+    charms, tmp_path
+):
+    # Found by the campaign: the leader granted itself, began its held
+    # restart, and its hook died at relation-set; the retry took the grant as
+    # released and granted another unit while the restart was still on.
+    outcome = fuzz._Run(fuzz.generate(1514), charms, str(tmp_path)).run()
+
+    assert outcome.faults["hook-failure"] == 1
+    assert (outcome.error, outcome.violations, outcome.explained) == ("", [], [])
+
+
 @pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
 def test_checkers_catch_a_charm_that_restarts_without_coordinating(charms, tmp_path):
     schedule = dataclasses.replace(

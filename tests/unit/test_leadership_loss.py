@@ -82,11 +82,23 @@ def test_non_leader_says_it_released_in_the_same_write_as_its_request(model):
 
 
 def test_grant_of_a_unit_that_asks_again_with_a_new_timestamp_is_dropped(model):
-    model.leader_settings["coordinator"] = json.dumps(
-        {"app/1": {"restart": "2026-01-01 00:00:00.000000Z"}}
-    )
-    model.run("app/1", handler=lambda: acquire("restart"))  # a new request
+    old, new = "2026-01-01 00:00:00.000000Z", "2026-01-01 00:05:00.000000Z"
+    model.leader_settings["coordinator"] = json.dumps({"app/1": {"restart": old}})
+    model.settings["app/1"]["coordinator"] = json.dumps({"restart": new})  # asked again
 
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
-    assert model.grants()["app/1"]["restart"] != "2026-01-01 00:00:00.000000Z"
+    assert model.grants()["app/1"]["restart"] == new
+
+
+def test_unit_asking_for_a_lock_it_holds_unknowingly_takes_the_grant_over(model):
+    # A grant its records lack and that it never said it released: the
+    # leader keeps it for the unit, so asking again takes it over (see
+    # test_failed_hooks.py for how a failed hook leaves one).
+    old = "2026-01-01 00:00:00.000000Z"
+    model.leader_settings["coordinator"] = json.dumps({"app/1": {"restart": old}})
+
+    assert model.run("app/1", handler=lambda: acquire("restart")).result is True
+
+    assert model.requests_of("app/1") == {}  # released at the end of the hook
+    assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": old}

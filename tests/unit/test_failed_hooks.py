@@ -1,0 +1,153 @@
+"""A hook that fails after its unit was granted a lock (found by the issue 5 campaign).
+
+The leader grants itself in the hook that asks, and publishes the grant at
+once (leader-set survives a failed hook). If the hook then fails, Juju
+retries it with the request rolled back but the grant kept, and the guarded
+work may already have begun. The retried hook's request must take the grant
+over, so that no other unit is granted the lock in between; a grant nobody
+asks for again in the retried hook is handed on when it ends.
+"""
+
+import json
+
+import pytest
+
+from conftest import unit_flags
+
+
+def acquire(lock, hold=False):
+    import charms.coordinator
+
+    return charms.coordinator.acquire(lock, hold=hold)
+
+
+def release(lock):
+    import charms.coordinator
+
+    return charms.coordinator.release(lock)
+
+
+# The failing hook, and so its retry (Juju runs no other hook on a unit in
+# error): the leader reads app/1's requests in it.
+HOOK = {"name": "coordinator-relation-changed", "remote": "app/1"}
+
+
+def _peer_asks(model, unit="app/1"):
+    model.run(unit, handler=lambda: acquire("restart"))
+
+
+def _leader_fails_after_its_guarded_work(model, hold=False):
+    """The leader asks, is granted at once, starts its work, and its hook dies."""
+
+    def work_then_die():
+        assert acquire("restart", hold=hold) is True
+        raise RuntimeError("the hook dies after its guarded work began")
+
+    with pytest.raises(RuntimeError):
+        model.run("app/0", handler=work_then_die, **HOOK)
+    grant = model.grants()["app/0"]["restart"]
+    assert model.requests_of("app/0") == {}  # rolled back; the grant was not
+    return grant
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_retried_hook_that_asks_again_keeps_the_grant_of_the_failed_one(model, hold):
+    model.run("app/0", "update-status")  # the leader's view of its peers is current
+    grant = _leader_fails_after_its_guarded_work(model, hold=hold)
+    _peer_asks(model)  # app/1 asks meanwhile; the retry reads its request
+    seen = {}
+
+    def retry():
+        seen["flags at start"] = unit_flags(model, "app/0")
+        seen["grants at start"] = model.grants()
+        return acquire("restart", hold=hold)
+
+    hook = model.run("app/0", handler=retry, **HOOK)
+
+    assert hook.result is True  # granted at once, the original request kept
+    assert seen["grants at start"] == {"app/0": {"restart": grant}}
+    assert "coordinator.granted.restart" in hook.flags_in_handler
+    if hold:
+        assert model.grants() == {"app/0": {"restart": grant}}
+        assert model.requests_of("app/0") == {"restart": grant}
+        assert unit_flags(model, "app/0") == {"coordinator.granted.restart"}
+    else:  # released at the end of the retried hook, and handed on
+        assert list(model.grants()) == ["app/1"]
+        assert model.requests_of("app/0") == {}
+
+
+def test_a_held_lock_taken_over_by_the_retry_is_handed_on_at_release(model):
+    model.run("app/0", "update-status")
+    _leader_fails_after_its_guarded_work(model, hold=True)
+    _peer_asks(model)
+    model.run("app/0", handler=lambda: acquire("restart", hold=True), **HOOK)
+    assert list(model.grants()) == ["app/0"]
+
+    model.run("app/0", "update-status", handler=lambda: release("restart"))
+
+    assert list(model.grants()) == ["app/1"]
+
+
+def test_grant_that_the_retried_hook_does_not_ask_for_again_is_handed_on(model):
+    model.run("app/0", "update-status")
+    _leader_fails_after_its_guarded_work(model)
+    _peer_asks(model)
+    seen = {}
+
+    def retry_without_asking():
+        seen["grants"] = model.grants()
+
+    model.run("app/0", handler=retry_without_asking, **HOOK)
+
+    assert list(seen["grants"]) == ["app/0"]  # kept while the hook might still ask
+    assert list(model.grants()) == ["app/1"]
+    assert unit_flags(model, "app/0") == set()
+
+
+def test_releasing_a_grant_of_a_failed_hook_hands_it_on(model):
+    model.run("app/0", "update-status")
+    _leader_fails_after_its_guarded_work(model)
+    _peer_asks(model)
+
+    hook = model.run("app/0", handler=lambda: release("restart"), **HOOK)
+
+    assert hook.result is True  # there was a grant to give up
+    assert list(model.grants()) == ["app/1"]
+    assert any(
+        "releases 'restart' (granted to a request of a failed hook)" in m
+        for m in model.messages("app/0")
+    )
+
+
+def test_a_deposed_leader_retrying_its_hook_keeps_the_grant_under_the_new_leader(model):
+    model.run("app/0", "update-status")
+    grant = _leader_fails_after_its_guarded_work(model, hold=True)
+    model.leader = "app/1"
+    model.run("app/1", "leader-elected")
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    assert list(model.grants()) == ["app/0"]  # app/2 waits: app/0 may be working
+
+    hook = model.run("app/0", handler=lambda: acquire("restart", hold=True), **HOOK)
+
+    assert hook.result is True  # still granted, now as a minion
+    assert model.requests_of("app/0") == {"restart": grant}
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert model.grants() == {"app/0": {"restart": grant}}  # app/2 still waits
+    assert "coordinator-released" not in model.settings["app/0"]
+
+
+def test_a_new_request_after_a_committed_release_is_not_an_orphan(model):
+    # A minion that released says so; a later request is a new one, and the
+    # leader settings' old grant (not yet revoked by the leader) is not reused.
+    _peer_asks(model)
+    model.run("app/0", **HOOK)  # the leader grants app/1
+    old = model.grants()["app/1"]["restart"]
+    model.run("app/1", "leader-settings-changed")  # works, releases, says so
+    assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": old}
+    assert model.grants()["app/1"]["restart"] == old  # the leader has not seen it yet
+
+    hook = model.run("app/1", "config-changed", handler=lambda: acquire("restart"))
+
+    assert hook.result is False
+    assert model.requests_of("app/1")["restart"] > old
