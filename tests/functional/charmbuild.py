@@ -109,7 +109,7 @@ def _load_yaml(path):
         return yaml.safe_load(stream) or {}
 
 
-def _walk_files(root):
+def walk_files(root):
     """Relative paths of the files under root, minus caches."""
     found = []
     for folder, dirs, files in os.walk(root):
@@ -130,7 +130,7 @@ def _git_files(root):
             capture_output=True,
         ).stdout.decode()
     except (OSError, subprocess.CalledProcessError):
-        return _walk_files(root)  # not a git checkout (e.g. an unpacked tarball)
+        return walk_files(root)  # not a git checkout (e.g. an unpacked tarball)
     files = []
     for rel in listing.split("\0"):
         parts = rel.split("/")
@@ -175,7 +175,7 @@ def _layers_for(source):
 
 
 def _layer_files(folder):
-    return _git_files(folder) if folder == LAYER_SOURCE else _walk_files(folder)
+    return _git_files(folder) if folder == LAYER_SOURCE else walk_files(folder)
 
 
 def _shipped_files(folder, files):
@@ -209,25 +209,36 @@ def _charm_tools_version():
         ) from None
 
 
-def _cache_key(source, layers):
-    digest = hashlib.sha256()
+class ContentDigest:
+    """A short sha256 key of parts, each length-prefixed so no two part lists collide."""
 
-    def add(*parts):
+    def __init__(self):
+        self._sha = hashlib.sha256()
+
+    def add(self, *parts):
         for part in parts:
             data = part if isinstance(part, bytes) else str(part).encode()
-            digest.update(len(data).to_bytes(8, "big") + data)
+            self._sha.update(len(data).to_bytes(8, "big") + data)
 
-    add("charmbuild-v1", _charm_tools_version(), sys.implementation.name, sys.version)
-    add(REQUIREMENTS.read_bytes() if REQUIREMENTS.exists() else b"", Path(__file__).read_bytes())
+    def key(self) -> str:
+        return self._sha.hexdigest()[:16]
+
+
+def _cache_key(source, layers):
+    digest = ContentDigest()
+    digest.add("charmbuild-v1", _charm_tools_version(), sys.implementation.name, sys.version)
+    digest.add(
+        REQUIREMENTS.read_bytes() if REQUIREMENTS.exists() else b"", Path(__file__).read_bytes()
+    )
     for name, folder in sorted(layers.items()) + [("", source)]:
         files = _layer_files(folder)
         if folder == LAYER_SOURCE:
             files = _shipped_files(folder, files)
-        add("layer", name, len(files))
+        digest.add("layer", name, len(files))
         for rel in files:
             path = folder / rel
-            add(rel, os.access(path, os.X_OK), hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+            digest.add(rel, os.access(path, os.X_OK), hashlib.sha256(path.read_bytes()).digest())
+    return digest.key()
 
 
 # --- building ---------------------------------------------------------------

@@ -1,52 +1,9 @@
-"""Randomized fault schedules against real built charms (`make fuzz`).
+"""The randomized fault campaign (`make fuzz`): many seeds, one report.
 
-Each schedule is drawn from one seed: a fixture charm (rolling-restart, one
-unit at a time; policies, two at a time with the leader last; or
-held-restart, which holds its lock across hooks until it is healthy), 2 to 7
-units, update-status on (as in Juju), skewed unit clocks, when the roll starts
-(after the deployment has settled, or while units are still installing), and
-0 to 5 faults at random moments of the roll:
-
-- ``leader-removed``: ``juju remove-unit`` of the leader (sometimes --force);
-- ``lease-expired``: the leader's agent can no longer renew its lease: its
-  is-leader says false from then on (it acts as a minion) and the lease
-  lapses when Juju's 30 s promise of its last is-leader true ends;
-- ``lease-lost-abruptly``: the lease lapses at once, inside that promise (a
-  controller fault, beyond what Juju guarantees);
-- ``holder-removed``: removal of the unit doing guarded work (or holding a
-  grant), sometimes --force (the machine is lost: its work stops with it);
-- ``unit-removed``: removal of a random unit;
-- ``hook-failure:<point>``: a unit's next hook is killed before its guarded
-  work (first tool call), right after it (journal end, next tool call), or
-  inside the layer's end-of-hook callbacks (its relation-set or leader-set);
-  Juju retries it with back-off;
-- ``upgrade-charm``, ``config-change`` (a second roll), ``unit-added``;
-- ``newcomer-elected``: a unit is added and the leader's lease passes to it
-  when Juju's 30 s promise ends, so its leader-elected can run before it
-  has joined any peer (its relation-list is still empty).
-
-Always on, from the simulator itself: interleaved begin and commit of
-concurrent hooks, stale peer-settings reads, coalesced hooks, and Juju's hook
-priorities.
-
-After the last fault the model runs until quiet, then, while any live unit
-still has work or a lock, update-status cycles pass (at most two per unit,
-plus two), and these invariants are checked:
-
-1. ``concurrency``: never more units in guarded work than the policy allows
-   (a removed unit's work ends when it is gone: killed with --force, or
-   after its stop hook);
-2. ``granted-without-grant``: a unit starts guarded work only while the
-   leader settings grant it the lock, or while it is the leader (not
-   checked against the settings);
-3. ``quiescence``: the model goes quiet within a bounded number of hooks;
-4. ``lost-request``: at rest no live unit still needs its restart, still
-   requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
-
-A concurrency violation in which a unit of the overlap lost its lease
-abruptly (``lease-lost-abruptly``) during its own guarded work is reported
-as *explained*: Juju itself does not promise leadership there (see the
-README's limitations).
+What a seed means (its fixture, units, faults and the invariants checked
+after it) is ``schedules.py``; this file runs seeds in processes, writes and
+merges slices, and prints the figures: schedules tried, hooks run, faults
+injected by kind and violations found.
 
 Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
        [--jobs N (default: the CPU count)] [--show-seed N] [--json FILE]
@@ -68,397 +25,19 @@ and reproduces exactly with ``--show-seed``.
 """
 
 import argparse
-import hashlib
 import json
 import os
-import random
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import charmbuild
-from jujusim import HookLoopError, Simulation
-from jujusim.invariants import INFINITY
-
-# fixture -> (how many units may work at once, extra config at roll time)
-FIXTURES = {
-    "rolling-restart": (1, {}),
-    "policies": (2, {"batch": "2"}),
-    # Holds its lock (acquire(hold=True)) from the restart until an
-    # update-status hook finds it healthy, then release(): update-status on.
-    "held-restart": (1, {}),
-}
-NEEDS_UPDATE_STATUS = {"held-restart"}
-# Flags a unit keeps while it still has restart work to do.
-UNFINISHED = (".restart-needed", ".rejoining")
-# Negative controls for the checkers' own tests, never in a campaign: a charm
-# that restarts without asking anyone must fail the concurrency invariant.
-CONTROLS = {"no-coordinator": (1, {})}
-FAULT_KINDS = (
-    "leader-removed",
-    "lease-expired",
-    "lease-lost-abruptly",
-    "holder-removed",
-    "unit-removed",
-    "hook-failure",
-    "upgrade-charm",
-    "config-change",
-    "unit-added",
-    "newcomer-elected",
-)
-FAULT_WEIGHTS = (3, 3, 1, 3, 2, 6, 1, 1, 2, 2)
-FAIL_POINTS = (
-    "first-tool-call",
-    "journal-end",
-    "next-tool-call",
-    "tool:relation-set",
-    "tool:leader-set",
-)
-GUARDED_WORK = 30.0  # the fixtures' sim-journal --duration
-UPDATE_STATUS_CYCLE = 1.25 * 300.0  # beyond Juju's 5 minutes + 20 % jitter
-
-
-@dataclass
-class Schedule:
-    seed: int
-    fixture: str
-    units: int
-    update_status: bool
-    clock_skew: Dict[str, float]
-    roll_at: Optional[float]  # None: once the deployment is quiet
-    faults: List[Tuple[float, str, dict]]  # (seconds after the roll starts, kind, params)
-
-    def describe(self) -> str:
-        lines = [
-            "seed %d: %s on %d units, update-status %s, skew %s, roll %s"
-            % (
-                self.seed,
-                self.fixture,
-                self.units,
-                "on" if self.update_status else "off",
-                self.clock_skew or "none",
-                "after deploy" if self.roll_at is None else "at t=%.1fs" % self.roll_at,
-            )
-        ]
-        for at, kind, params in self.faults:
-            lines.append("  +%.1fs %s %s" % (at, kind, params or ""))
-        return "\n".join(lines)
-
-
-@dataclass
-class Outcome:
-    seed: int
-    faults: Counter = field(default_factory=Counter)  # injected, by kind
-    skipped: Counter = field(default_factory=Counter)  # not applicable when due
-    violations: List[Tuple[str, str]] = field(default_factory=list)  # (invariant, detail)
-    explained: List[Tuple[str, str]] = field(default_factory=list)
-    hooks: int = 0
-    error: str = ""  # the runner itself broke (counted as a violation)
-
-
-def generate(seed: int) -> Schedule:
-    rng = random.Random(seed)
-    fixture = rng.choice(sorted(FIXTURES))
-    units = rng.randint(2, 7)
-    skew = {}
-    for n in range(units):
-        if rng.random() < 0.2:
-            skew["%s/%d" % (_app(fixture), n)] = round(rng.uniform(-90.0, 90.0), 1)
-    roll_at = None if rng.random() < 0.7 else round(rng.uniform(0.0, 15.0), 1)
-    # Faults land while the roll is likely still running: a held lock lasts
-    # until an update-status hook (every 300 s) finds its holder healthy.
-    horizon = units * (330.0 if fixture in NEEDS_UPDATE_STATUS else GUARDED_WORK + 10.0)
-    faults = []
-    for _ in range(rng.choice((0, 1, 1, 2, 2, 3, 4, 5))):
-        kind = rng.choices(FAULT_KINDS, FAULT_WEIGHTS)[0]
-        params = {}
-        if kind in ("leader-removed", "holder-removed", "unit-removed"):
-            params["force"] = rng.random() < 0.3
-        if kind == "hook-failure":
-            params["point"] = rng.choice(FAIL_POINTS)
-            params["pick"] = rng.random()
-        if kind == "unit-removed":
-            params["pick"] = rng.random()
-        faults.append((round(rng.uniform(0.0, horizon), 1), kind, params))
-    faults.sort(key=lambda f: f[0])
-    # Juju always runs update-status (every 5 minutes by default), and the
-    # layer relies on it: a holder removed mid-work keeps its grant until the
-    # leader's next hook after the unit is gone, which may be update-status.
-    update_status = True
-    return Schedule(seed, fixture, units, update_status, skew, roll_at, faults)
-
-
-def _app(fixture):
-    return fixture  # each fixture's metadata.yaml names the charm after the fixture
-
-
-class _Run:
-    """One schedule against one simulation; collects what the checks need."""
-
-    def __init__(self, schedule: Schedule, charms: Dict[str, str], workdir: str):
-        self.s = schedule
-        self.charm = charms[schedule.fixture]
-        self.allowed, self.extra_config = {**FIXTURES, **CONTROLS}[schedule.fixture]
-        self.sim = Simulation(
-            self.charm,
-            units=schedule.units,
-            seed=schedule.seed,
-            backend="fork",
-            workdir=workdir,
-            update_status=schedule.update_status,
-            clock_skew=schedule.clock_skew,
-        )
-        self.out = Outcome(schedule.seed)
-        self.killed_at: Dict[str, float] = {}  # unit removed with --force -> when
-        self.abrupt: List[Tuple[str, float]] = []  # (deposed leader, when)
-        self.generation = 0
-
-    def budget(self):
-        n = len(self.sim.units) + 2
-        return 60 * n * n + 1000
-
-    def run(self) -> Outcome:
-        sim = self.sim
-        try:
-            if self.s.roll_at is None:
-                sim.run_until_quiet(max_hooks=self.budget())
-            else:
-                sim.run_until(self.s.roll_at, max_hooks=self.budget())
-            start = sim.now
-            self.generation += 1
-            sim.set_config(generation=self.generation, **self.extra_config)
-            for at, kind, params in self.s.faults:
-                sim.run_until(start + at, max_hooks=self.budget())
-                if self._inject(kind, params):
-                    self.out.faults[kind] += 1
-                else:
-                    self.out.skipped[kind] += 1
-            try:
-                sim.run_until_quiet(max_hooks=self.budget())
-                if self.s.update_status:
-                    # Quiet is not done yet: a held lock is released at its
-                    # holder's next update-status, and a grant of a unit
-                    # removed mid-work ends at the leader's next hook after
-                    # it is gone. Let update-status cycles pass until no
-                    # unit has work left (bounded: two cycles per unit).
-                    for _ in range(2 * len(sim.units) + 2):
-                        if not any(self._unfinished(u) for u in self._live()):
-                            break
-                        sim.run_for(UPDATE_STATUS_CYCLE, max_hooks=self.budget())
-                        sim.run_until_quiet(max_hooks=self.budget())
-            except HookLoopError as e:
-                self._violate("quiescence", str(e).split(";")[0])
-            self._check()
-        except HookLoopError as e:
-            self._violate("quiescence", str(e).split(";")[0])
-        except Exception:
-            self.out.error = traceback.format_exc()
-        finally:
-            self.out.hooks = sum(1 for r in sim.trace if r.event == "begin")
-            sim.close()
-        return self.out
-
-    # -- faults -------------------------------------------------------------------------
-
-    def _live(self):
-        return [u for u in self.sim.units if not self.sim.model.units[u].dying]
-
-    def _working(self):
-        live = self._live()
-        return [
-            u for _, end, u, _ in _intervals(self.sim.journal) if end == INFINITY and u in live
-        ]
-
-    def _inject(self, kind, params) -> bool:
-        sim = self.sim
-        live = self._live()
-        if kind in ("leader-removed", "holder-removed", "unit-removed") and len(live) < 2:
-            return False
-        if kind == "leader-removed":
-            if sim.leader is None or sim.leader not in live:
-                return False
-            self._remove(sim.leader, params["force"])
-        elif kind in ("lease-expired", "lease-lost-abruptly"):
-            if sim.leader is None:
-                return False
-            abrupt = kind == "lease-lost-abruptly"
-            leader = sim.expire_lease(honour_guarantee=not abrupt)
-            if abrupt:
-                self.abrupt.append((leader, sim.now))
-        elif kind == "holder-removed":
-            working = self._working() or self._grantees(live)
-            if not working:
-                return False
-            self._remove(working[0], params["force"])
-        elif kind == "unit-removed":
-            self._remove(live[int(params["pick"] * len(live))], params["force"])
-        elif kind == "hook-failure":
-            point = params["point"]
-            candidates = [sim.leader] if point == "tool:leader-set" and sim.leader else live
-            candidates = [u for u in candidates if u in live]
-            if not candidates:
-                return False
-            sim.fail_next_hook(candidates[int(params["pick"] * len(candidates))], point)
-        elif kind == "upgrade-charm":
-            sim.upgrade_charm(self.charm)
-        elif kind == "config-change":
-            self.generation += 1
-            sim.set_config(generation=self.generation)
-        elif kind == "unit-added":
-            sim.add_unit()
-        elif kind == "newcomer-elected":
-            if sim.leader is None:
-                return False
-            sim.expire_lease(honour_guarantee=True, successor=sim.add_unit())
-        return True
-
-    def _grantees(self, live):
-
-        try:
-            grants = json.loads(self.sim.leader_settings().get("coordinator") or "{}")
-        except ValueError:
-            return []
-        return [u for u in sorted(grants) if u in live and grants[u]]
-
-    def _remove(self, unit, force):
-        if force:
-            self.killed_at[unit] = self.sim.now
-        self.sim.remove_unit(unit, force=force)
-
-    # -- invariants -------------------------------------------------------------------
-
-    def _violate(self, invariant, detail):
-        self.out.violations.append((invariant, detail))
-
-    def _check(self):
-        sim = self.sim
-        # A removed unit's work (a lock it held across hooks, say) ends when
-        # the unit is gone: killed with --force, or after its stop hook.
-        gone = dict(self.killed_at)
-        for r in sim.trace:
-            if r.hook == "stop" and r.event == "commit":
-                gone.setdefault(r.unit, r.time)
-        intervals = [
-            (start, min(end, gone.get(unit, INFINITY)), unit, lock)
-            for start, end, unit, lock in _intervals(sim.journal)
-        ]
-        self._check_concurrency(intervals)
-        self._check_grant_held(intervals)
-        for unit in sim.units:
-            if sim.model.units[unit].dying:
-                continue
-            if sim.in_error(unit):
-                self._violate("lost-request", "%s left in error (%s)" % (unit, sim.in_error(unit)))
-            waiting = self._unfinished(unit)
-            if waiting:
-                self._violate("lost-request", "%s at rest with %s" % (unit, ", ".join(waiting)))
-
-    def _unfinished(self, unit):
-        """The flags that say `unit` still has restart work or a lock to come."""
-        return [
-            f
-            for f in self.sim.flags(unit)
-            if f.endswith(UNFINISHED)
-            or f.startswith("coordinator.requested.")
-            or f.startswith("coordinator.granted.")
-        ]
-
-    def _check_concurrency(self, intervals):
-        events = sorted(
-            [(s, 1, u) for s, e, u, _ in intervals] + [(e, 0, u) for s, e, u, _ in intervals]
-        )
-        inside = []
-        for when, starting, unit in events:
-            if not starting:
-                inside.remove(unit)
-                continue
-            inside.append(unit)
-            if len(inside) > self.allowed:
-                detail = "%d units in guarded work at t=%.1f (allowed %d): %s" % (
-                    len(inside),
-                    when,
-                    self.allowed,
-                    ", ".join(inside),
-                )
-                if self._explained(inside, when, intervals):
-                    self.out.explained.append(("concurrency", detail))
-                else:
-                    self._violate("concurrency", detail)
-                return
-
-    def _explained(self, inside, when, intervals):
-        """Overlap that needs leadership lost inside Juju's 30 s promise, mid-work."""
-        for unit, deposed in self.abrupt:
-            for s, e, u, _ in intervals:
-                if u == unit and u in inside and s <= deposed < e:
-                    return True
-        return False
-
-    def _leader_at(self, when):
-        """The unit whose is-leader could say true at `when`: the lease holder,
-        unless its agent could no longer renew the lease (an honoured expiry)."""
-        leader, index = None, 0
-        for i, (t, name) in enumerate(self.sim.leader_history):
-            if t > when:
-                break
-            leader, index = name, i + 1
-        for t, name, after in self.sim.renewal_lost_history:
-            if after == index and name == leader and t <= when:
-                return None
-        return leader
-
-    def _check_grant_held(self, intervals):
-        history = self.sim.leader_settings_history
-        for start, _, unit, lock in intervals:
-            leader = self._leader_at(start)
-            if leader == unit:
-                continue
-            settings = {}
-            for t, values in history:
-                if t > start:
-                    break
-                settings = values
-            try:
-                grants = json.loads(settings.get("coordinator") or "{}")
-            except ValueError:
-                grants = {}
-            if lock not in (grants.get(unit) or {}):
-                self._violate(
-                    "granted-without-grant",
-                    "%s started guarded work on %r at t=%.1f without a grant (leader %s)"
-                    % (unit, lock, start, leader),
-                )
-
-
-def _intervals(journal):
-    """(start, end, unit, lock) of guarded work, pairing each start with the next end.
-
-    Unlike jujusim.invariants.guarded_intervals this accepts an end with no
-    open start: a hook killed right after recording its end is retried, and
-    the retry may record the end again (work runs at least once).
-    """
-    open_, result = {}, []
-    for entry in journal:
-        key = (entry.unit, entry.lock)
-        if entry.event == "start":
-            if key in open_:  # started again without an end: the first ran on
-                continue
-            open_[key] = entry.time
-        elif key in open_:
-            result.append((open_.pop(key), entry.time, entry.unit, entry.lock))
-    result.extend((start, INFINITY, unit, lock) for (unit, lock), start in open_.items())
-    return sorted(result)
-
-
-def run_schedule(seed: int, charms: Dict[str, str]) -> Outcome:
-    schedule = generate(seed)
-    with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
-        return _Run(schedule, charms, workdir).run()
+from schedules import FAULT_KINDS, FIXTURES, Outcome, generate, run_schedule
 
 
 def build_fixtures() -> Dict[str, str]:
@@ -549,14 +128,20 @@ def _seed_ranges(seeds: List[int]) -> str:
 
 def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
     """The outcomes of several --json slices; raises ValueError on overlapping seeds."""
+    slices = []
+    for path in paths:
+        with open(path) as f:
+            slices.append((path, json.load(f)))
+    return _merge_loaded(slices)
+
+
+def _merge_loaded(slices: List[Tuple[str, dict]]) -> Tuple[List[Outcome], float, str]:
     outcomes: List[Outcome] = []
     elapsed = 0.0
     builds = set()
     harnesses = set()
     owner: Dict[int, str] = {}
-    for path in paths:
-        with open(path) as f:
-            data = json.load(f)
+    for path, data in slices:
         elapsed += float(data.get("elapsed") or 0.0)
         builds.update((data.get("charms") or {}).values() or ["(not recorded)"])
         harnesses.add(data.get("harness") or "(not recorded)")
@@ -568,7 +153,7 @@ def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
             outcomes.append(_from_json(item))
     outcomes.sort(key=lambda o: o.seed)
     header = [
-        "slices merged: %d; seeds %s" % (len(paths), _seed_ranges(list(owner))),
+        "slices merged: %d; seeds %s" % (len(slices), _seed_ranges(list(owner))),
         "charm builds: %s" % ", ".join(sorted(builds)),
         "simulator and schedules (harness key): %s" % ", ".join(sorted(harnesses)),
         "(time below: the slices' run times added up)",
@@ -589,42 +174,43 @@ def slice_path(directory: str, first: int, last: int) -> str:
 
 
 def harness_key(root: Optional[str] = None) -> str:
-    """A digest of the simulator and of this file: what a seed's schedule means.
+    """A digest of what a seed means: the schedule generator and checkers
+    (schedules.py) and the simulator (jujusim/).
 
     Recorded in each slice beside the charm builds; a slice run on another
-    simulator or schedule generator is not reused. `root`: the folder
-    holding fuzz.py and jujusim/ (default: this file's).
+    simulator or schedule generator is not reused. This file (slicing,
+    reports, the command line) is left out: it does not change a seed's
+    outcome. `root`: the folder holding schedules.py and jujusim/ (default:
+    this file's).
     """
-    here = root or os.path.dirname(os.path.abspath(__file__))
-    paths = [os.path.join(here, "fuzz.py")]
-    for folder, dirs, files in os.walk(os.path.join(here, "jujusim")):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        paths.extend(os.path.join(folder, name) for name in sorted(files))
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            data = f.read()
-        for part in (os.path.relpath(path, here).encode(), data):
-            digest.update(len(part).to_bytes(8, "big") + part)
-    return digest.hexdigest()[:16]
+    here = Path(root or os.path.dirname(os.path.abspath(__file__)))
+    digest = charmbuild.ContentDigest()
+    simulator = ["jujusim/" + rel for rel in charmbuild.walk_files(here / "jujusim")]
+    for name in ["schedules.py"] + simulator:
+        digest.add(name, (here / name).read_bytes())
+    return digest.key()
 
 
-def _slice_is_done(path: str, first: int, last: int, builds: Dict[str, str], harness: str) -> bool:
-    """Whether `path` holds every seed of first..last, run on these builds and harness."""
+def _done_slice(path, first, last, builds, harness) -> Optional[dict]:
+    """The slice in `path` if it holds every seed of first..last, run on these
+    builds and harness with no runner error; None if it must run (again)."""
     try:
         with open(path) as f:
             data = json.load(f)
         seeds = sorted(item["seed"] for item in data["outcomes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return (
+        broken = any(item.get("error") for item in data["outcomes"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    done = (
         data.get("charms") == builds
         and data.get("harness") == harness
         and seeds == list(range(first, last + 1))
+        and not broken
     )
+    return data if done else None
 
 
-def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]):
+def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]) -> dict:
     """Write a slice file whole or not at all, even if the run is killed meanwhile."""
     data = {
         "elapsed": elapsed,
@@ -642,24 +228,24 @@ def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]):
     except BaseException:
         os.unlink(part)
         raise
+    return data
 
 
 def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tuple[str, int]:
     """Run the campaign as slices, one --json file each in `directory`; resumable.
 
     A slice whose file already holds all its seeds, run on the same charm
-    builds and the same simulator and schedule generator (`harness_key`), is
-    kept; any other slice is run again and its file replaced. Returns
-    (merged report, exit code).
+    builds and the same simulator and schedule generator (`harness_key`)
+    without a runner error, is kept; any other slice is run again and its
+    file replaced. Returns (merged report, exit code).
     """
     runner = runner or run_schedule
     builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
     harness = harness_key()
     os.makedirs(directory, exist_ok=True)
     slices = plan_slices(first, count, size)
-    todo = [
-        s for s in slices if not _slice_is_done(slice_path(directory, *s), *s, builds, harness)
-    ]
+    loaded = {s: _done_slice(slice_path(directory, *s), *s, builds, harness) for s in slices}
+    todo = [s for s in slices if loaded[s] is None]
     print(
         "%d slices of %d seeds in %s: %d done for these charm builds and simulator, %d to run"
         % (len(slices), size, directory, len(slices) - len(todo), len(todo)),
@@ -675,7 +261,8 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
             if [o.seed for o in outcomes] != list(range(a, b + 1)):
                 raise RuntimeError("slice %d-%d got the outcomes of other seeds" % (a, b))
             now = time.perf_counter()
-            _write_slice(slice_path(directory, a, b), now - mark, builds, harness, outcomes)
+            path = slice_path(directory, a, b)
+            loaded[a, b] = _write_slice(path, now - mark, builds, harness, outcomes)
             mark = now
             print(
                 "slice %d-%d written: %d violations"
@@ -685,7 +272,9 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
             )
     finally:
         results.close()  # on an error, cancel the seeds not started yet
-    outcomes, elapsed, header = merge([slice_path(directory, *s) for s in slices])
+    outcomes, elapsed, header = _merge_loaded(
+        [(slice_path(directory, *s), loaded[s]) for s in slices]
+    )
     code = 1 if any(o.violations or o.error for o in outcomes) else 0
     return header + "\n" + report(outcomes, elapsed), code
 

@@ -1,145 +1,8 @@
-"""The randomized fault campaign (fuzz.py): a deterministic CI slice, and its checkers.
-
-`make fuzz` runs the large campaign; here a fixed slice of its seeds runs on
-every `make test`, and a negative control shows the checkers catch a charm
-that does not coordinate at all.
-"""
-
-import dataclasses
+"""The fault campaign around the schedules (fuzz.py): slices, resuming, merging, reports."""
 
 import pytest
 
 import fuzz
-from jujusim.testing import run_until_work_starts
-
-# The CI slice: fixed seeds of the campaign, chosen only by number.
-SLICE = range(1, 9)
-
-
-@pytest.fixture(scope="module")
-def charms(built_charms):
-    return {name: str(built_charms[name]) for name in (*fuzz.FIXTURES, *fuzz.CONTROLS)}
-
-
-@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
-@pytest.mark.parametrize("seed", SLICE)
-def test_campaign_slice_keeps_every_invariant(charms, tmp_path, seed):
-    outcome = fuzz._Run(fuzz.generate(seed), charms, str(tmp_path)).run()
-
-    assert outcome.error == ""
-    assert outcome.violations == [], fuzz.generate(seed).describe()
-    assert outcome.hooks > 0
-
-
-def test_schedules_are_a_function_of_their_seed():
-    assert fuzz.generate(42) == fuzz.generate(42)
-    drawn = [fuzz.generate(seed) for seed in range(1, 200)]
-    kinds = {kind for s in drawn for _, kind, _ in s.faults}
-    assert kinds == set(fuzz.FAULT_KINDS)
-    assert {s.fixture for s in drawn} == set(fuzz.FIXTURES)
-    assert {s.units for s in drawn} == set(range(2, 8))
-    points = {p["point"] for s in drawn for _, k, p in s.faults if k == "hook-failure"}
-    assert points == set(fuzz.FAIL_POINTS)
-
-
-@pytest.mark.charms("held-restart")
-def test_leader_whose_hook_dies_after_it_granted_itself_keeps_the_lock_through_the_retry(
-    charms, tmp_path
-):
-    # The leader asks in config-changed, grants itself at once (the grant is
-    # published) and begins its held restart; the hook then dies at its
-    # relation-set, which rolls its request back. The retry redoes the
-    # restart under the same grant, and every unit restarts in turn. (Here
-    # the retry sees no peer's request yet; seed 1514 below is the case
-    # where it does, which the layer once got wrong.)
-    from jujusim import Simulation
-    from jujusim.invariants import check_quiesced
-
-    with Simulation(
-        charms["held-restart"],
-        units=3,
-        seed=3,
-        backend="fork",
-        update_status=True,
-        workdir=str(tmp_path),
-    ) as sim:
-        check_quiesced(sim)
-        leader = sim.leader
-        sim.fail_next_hook(leader, "tool:relation-set")
-        sim.set_config(generation=1)
-        sim.run_for(3000)
-        check_quiesced(sim)
-
-        failed = [r for r in sim.trace if r.event == "fail"]
-        assert [r.unit for r in failed] == [leader]
-        first = [e for e in sim.journal if e.event == "start"][0]
-        assert (first.unit, first.time) == (leader, min(e.time for e in sim.journal))
-        assert first.time < failed[0].time  # the restart began in the failed hook
-        intervals = fuzz._intervals(sim.journal)
-        assert sorted(u for _, _, u, _ in intervals) == sorted(sim.units)
-        ordered = sorted((start, end) for start, end, _, _ in intervals)
-        for (_, end), (next_start, _) in zip(ordered, ordered[1:]):
-            assert end <= next_start  # one unit at a time
-        assert sim.leader_settings().get("coordinator") in (None, "{}")
-
-
-@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
-def test_campaign_seed_1514_leader_failing_after_its_self_grant_is_never_overlapped(
-    charms, tmp_path
-):
-    # Found by the campaign: the leader granted itself, began its held
-    # restart, and its hook died at relation-set; the retry took the grant as
-    # released and granted another unit while the restart was still on.
-    outcome = fuzz._Run(fuzz.generate(1514), charms, str(tmp_path)).run()
-
-    assert outcome.faults["hook-failure"] == 1
-    assert (outcome.error, outcome.violations, outcome.explained) == ("", [], [])
-
-
-@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
-def test_checkers_catch_a_charm_that_restarts_without_coordinating(charms, tmp_path):
-    schedule = dataclasses.replace(
-        fuzz.generate(1),
-        fixture="no-coordinator",
-        units=3,
-        faults=[],
-        clock_skew={},
-        roll_at=None,
-    )
-
-    outcome = fuzz._Run(schedule, charms, str(tmp_path)).run()
-
-    kinds = {invariant for invariant, _ in outcome.violations}
-    assert "concurrency" in kinds
-    assert "granted-without-grant" in kinds
-
-
-@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
-@pytest.mark.parametrize("honour_guarantee", [False, True])
-def test_leader_losing_its_lease_inside_its_own_guarded_work_is_never_overlapped(
-    charms, tmp_path, honour_guarantee
-):
-    # The leader asks in config-changed, grants itself at once and works for
-    # 30 s; its lease lapses meanwhile (abruptly: a controller fault; or when
-    # Juju's 30 s promise ends) and a new leader is elected, who must not
-    # grant the lock to anyone before the old leader has finished.
-    from jujusim import Simulation
-    from jujusim.invariants import check_max_concurrency, check_quiesced
-
-    with Simulation(
-        charms["rolling-restart"], units=3, seed=5, backend="fork", workdir=str(tmp_path)
-    ) as sim:
-        check_quiesced(sim)
-        leader = sim.leader
-        sim.set_config(generation=1)
-        run_until_work_starts(sim, leader)
-        sim.run_for(1.0)
-        sim.expire_lease(honour_guarantee=honour_guarantee)
-        check_quiesced(sim)
-
-        assert sim.leader != leader
-        assert check_max_concurrency(sim.journal, 1) == 1
-        assert sorted({e.unit for e in sim.journal}) == sorted(sim.units)
 
 
 def _slice(path, seeds, violation_at=None, charms=None):
@@ -272,14 +135,36 @@ def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path,
     assert "(harness key): another-simulator" in text
 
 
-def test_harness_key_follows_the_simulator_and_the_schedule_generator(tmp_path):
+def test_sliced_campaign_reruns_a_slice_whose_runner_broke(tmp_path):
+    class BreaksOnce(_Runner):
+        def __call__(self, seed, charms):
+            outcome = super().__call__(seed, charms)
+            if seed == 3 and self.ran.count(3) == 1:
+                outcome.error = "Traceback: the simulator broke"
+            return outcome
+
+    runner = BreaksOnce()
+    _, code = fuzz.run_slices(str(tmp_path), 1, 10, 5, BUILDS, jobs=1, runner=runner)
+    assert code == 1
+
+    runner.ran.clear()
+    runner.ran.append(3)  # seed 3 broke once already: it runs clean now
+    text, code = fuzz.run_slices(str(tmp_path), 1, 10, 5, BUILDS, jobs=1, runner=runner)
+
+    assert runner.ran == [3, 1, 2, 3, 4, 5]  # the broken slice ran again, the other did not
+    assert code == 0
+    assert "schedules tried: 10" in text
+
+
+def test_harness_key_follows_the_simulator_and_the_schedule_generator_only(tmp_path):
     import shutil
     from pathlib import Path
 
     here = Path(fuzz.__file__).parent
     copy = tmp_path / "functional"
     shutil.copytree(here / "jujusim", copy / "jujusim")
-    shutil.copy(here / "fuzz.py", copy / "fuzz.py")
+    for name in ("schedules.py", "fuzz.py"):
+        shutil.copy(here / name, copy / name)
     key = fuzz.harness_key()
     assert fuzz.harness_key(str(copy)) == key
 
@@ -287,12 +172,16 @@ def test_harness_key_follows_the_simulator_and_the_schedule_generator(tmp_path):
     (copy / "jujusim" / "__pycache__" / "x.pyc").write_bytes(b"compiled")
     assert fuzz.harness_key(str(copy)) == key  # caches are not the simulator
 
+    runner = copy / "fuzz.py"
+    runner.write_text(runner.read_text() + "\n# changed\n")
+    assert fuzz.harness_key(str(copy)) == key  # reports and slicing do not change a seed
+
     agent = copy / "jujusim" / "agent.py"
     agent.write_text(agent.read_text() + "\n# changed\n")
     changed = fuzz.harness_key(str(copy))
     assert changed != key
 
-    generator = copy / "fuzz.py"
+    generator = copy / "schedules.py"
     generator.write_text(generator.read_text() + "\n# changed\n")
     assert fuzz.harness_key(str(copy)) not in (key, changed)
 
@@ -345,22 +234,6 @@ def test_a_failed_slice_write_leaves_no_file_and_cancels_the_seeds_not_started(
 
     assert list(out.iterdir()) == []  # neither the slice nor a partial file
     assert len(list(marks.iterdir())) < 30  # the queued seeds were cancelled, not run
-
-
-def test_the_grant_check_counts_a_leader_that_can_no_longer_renew_as_a_minion():
-    from types import SimpleNamespace
-
-    sim = SimpleNamespace(
-        leader_history=[(0.0, "app/0"), (40.0, None), (45.0, "app/0")],
-        renewal_lost_history=[(10.0, "app/0", 1)],
-    )
-    run = SimpleNamespace(sim=sim)
-
-    assert fuzz._Run._leader_at(run, 5.0) == "app/0"
-    assert fuzz._Run._leader_at(run, 10.0) is None  # its is-leader says false from here
-    assert fuzz._Run._leader_at(run, 30.0) is None
-    assert fuzz._Run._leader_at(run, 42.0) is None
-    assert fuzz._Run._leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
 
 
 def test_sliced_campaign_exits_one_on_a_violation(tmp_path):

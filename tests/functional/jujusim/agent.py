@@ -54,7 +54,7 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
     # it still runs leader-settings-changed (after resigning, or when the
     # settings change) until it stops. A leader whose agent can no longer
     # renew its lease resigns at once, though the lease has not lapsed yet.
-    if model.leader == unit.name and model.renewal_lost != unit.name:
+    if model.leads(unit.name):
         if not unit.local_leader and not unit.dying:
             return HookSpec(kind="leader-elected", name="leader-elected")
     elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:

@@ -173,6 +173,10 @@ class ModelState:
     def copy(self) -> "ModelState":
         return copy.deepcopy(self)
 
+    def leads(self, unit: str) -> bool:
+        """Whether `unit` holds the lease and its agent can still renew it."""
+        return self.leader == unit and self.renewal_lost != unit
+
     def live_units(self) -> List[str]:
         return sorted(
             (u.name for u in self.units.values() if u.alive and not u.dying), key=unit_sort_key

@@ -1102,7 +1102,7 @@ class Simulation(object):
 
     def leads(self, unit: str) -> bool:
         """Whether `unit` holds the lease and its agent can still renew it."""
-        return self.model.leader == unit and self.model.renewal_lost != unit
+        return self.model.leads(unit)
 
     def _set_leader(self, name: Optional[str]):
         self._lease_term += 1

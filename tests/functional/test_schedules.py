@@ -1,0 +1,160 @@
+"""One seed of the fault campaign (schedules.py): a deterministic CI slice, and its checkers.
+
+`make fuzz` runs the large campaign; here a fixed slice of its seeds runs on
+every `make test`, and a negative control shows the checkers catch a charm
+that does not coordinate at all.
+"""
+
+import dataclasses
+
+import pytest
+
+import schedules
+from jujusim.testing import run_until_work_starts
+
+# The CI slice: fixed seeds of the campaign, chosen only by number.
+SLICE = range(1, 9)
+
+
+@pytest.fixture(scope="module")
+def charms(built_charms):
+    return {name: str(built_charms[name]) for name in (*schedules.FIXTURES, *schedules.CONTROLS)}
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
+@pytest.mark.parametrize("seed", SLICE)
+def test_campaign_slice_keeps_every_invariant(charms, tmp_path, seed):
+    outcome = schedules.ScheduleRun(schedules.generate(seed), charms, str(tmp_path)).run()
+
+    assert outcome.error == ""
+    assert outcome.violations == [], schedules.generate(seed).describe()
+    assert outcome.hooks > 0
+
+
+def test_schedules_are_a_function_of_their_seed():
+    assert schedules.generate(42) == schedules.generate(42)
+    drawn = [schedules.generate(seed) for seed in range(1, 200)]
+    kinds = {kind for s in drawn for _, kind, _ in s.faults}
+    assert kinds == set(schedules.FAULT_KINDS)
+    assert {s.fixture for s in drawn} == set(schedules.FIXTURES)
+    assert {s.units for s in drawn} == set(range(2, 8))
+    points = {p["point"] for s in drawn for _, k, p in s.faults if k == "hook-failure"}
+    assert points == set(schedules.FAIL_POINTS)
+
+
+@pytest.mark.charms("held-restart")
+def test_leader_whose_hook_dies_after_it_granted_itself_keeps_the_lock_through_the_retry(
+    charms, tmp_path
+):
+    # The leader asks in config-changed, grants itself at once (the grant is
+    # published) and begins its held restart; the hook then dies at its
+    # relation-set, which rolls its request back. The retry redoes the
+    # restart under the same grant, and every unit restarts in turn. (Here
+    # the retry sees no peer's request yet; seed 1514 below is the case
+    # where it does, which the layer once got wrong.)
+    from jujusim import Simulation
+    from jujusim.invariants import check_quiesced
+
+    with Simulation(
+        charms["held-restart"],
+        units=3,
+        seed=3,
+        backend="fork",
+        update_status=True,
+        workdir=str(tmp_path),
+    ) as sim:
+        check_quiesced(sim)
+        leader = sim.leader
+        sim.fail_next_hook(leader, "tool:relation-set")
+        sim.set_config(generation=1)
+        sim.run_for(3000)
+        check_quiesced(sim)
+
+        failed = [r for r in sim.trace if r.event == "fail"]
+        assert [r.unit for r in failed] == [leader]
+        first = [e for e in sim.journal if e.event == "start"][0]
+        assert (first.unit, first.time) == (leader, min(e.time for e in sim.journal))
+        assert first.time < failed[0].time  # the restart began in the failed hook
+        intervals = schedules._intervals(sim.journal)
+        assert sorted(u for _, _, u, _ in intervals) == sorted(sim.units)
+        ordered = sorted((start, end) for start, end, _, _ in intervals)
+        for (_, end), (next_start, _) in zip(ordered, ordered[1:]):
+            assert end <= next_start  # one unit at a time
+        assert sim.leader_settings().get("coordinator") in (None, "{}")
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
+def test_campaign_seed_1514_leader_failing_after_its_self_grant_is_never_overlapped(
+    charms, tmp_path
+):
+    # Found by the campaign: the leader granted itself, began its held
+    # restart, and its hook died at relation-set; the retry took the grant as
+    # released and granted another unit while the restart was still on.
+    outcome = schedules.ScheduleRun(schedules.generate(1514), charms, str(tmp_path)).run()
+
+    assert outcome.faults["hook-failure"] == 1
+    assert (outcome.error, outcome.violations, outcome.explained) == ("", [], [])
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
+def test_checkers_catch_a_charm_that_restarts_without_coordinating(charms, tmp_path):
+    schedule = dataclasses.replace(
+        schedules.generate(1),
+        fixture="no-coordinator",
+        units=3,
+        faults=[],
+        clock_skew={},
+        roll_at=None,
+    )
+
+    outcome = schedules.ScheduleRun(schedule, charms, str(tmp_path)).run()
+
+    kinds = {invariant for invariant, _ in outcome.violations}
+    assert "concurrency" in kinds
+    assert "granted-without-grant" in kinds
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "no-coordinator")
+@pytest.mark.parametrize("honour_guarantee", [False, True])
+def test_leader_losing_its_lease_inside_its_own_guarded_work_is_never_overlapped(
+    charms, tmp_path, honour_guarantee
+):
+    # The leader asks in config-changed, grants itself at once and works for
+    # 30 s; its lease lapses meanwhile (abruptly: a controller fault; or when
+    # Juju's 30 s promise ends) and a new leader is elected, who must not
+    # grant the lock to anyone before the old leader has finished.
+    from jujusim import Simulation
+    from jujusim.invariants import check_max_concurrency, check_quiesced
+
+    with Simulation(
+        charms["rolling-restart"], units=3, seed=5, backend="fork", workdir=str(tmp_path)
+    ) as sim:
+        check_quiesced(sim)
+        leader = sim.leader
+        sim.set_config(generation=1)
+        run_until_work_starts(sim, leader)
+        sim.run_for(1.0)
+        sim.expire_lease(honour_guarantee=honour_guarantee)
+        check_quiesced(sim)
+
+        assert sim.leader != leader
+        assert check_max_concurrency(sim.journal, 1) == 1
+        assert sorted({e.unit for e in sim.journal}) == sorted(sim.units)
+
+
+def test_the_grant_check_counts_a_leader_that_can_no_longer_renew_as_a_minion():
+    from types import SimpleNamespace
+
+    sim = SimpleNamespace(
+        leader_history=[(0.0, "app/0"), (40.0, None), (45.0, "app/0")],
+        renewal_lost_history=[(10.0, "app/0", 1)],
+    )
+    run = SimpleNamespace(sim=sim)
+
+    assert schedules.ScheduleRun._leader_at(run, 5.0) == "app/0"
+    assert (
+        schedules.ScheduleRun._leader_at(run, 10.0) is None
+    )  # its is-leader says false from here
+    assert schedules.ScheduleRun._leader_at(run, 30.0) is None
+    assert schedules.ScheduleRun._leader_at(run, 42.0) is None
+    assert schedules.ScheduleRun._leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
