@@ -1,14 +1,18 @@
 """The fault campaign around the schedules (fuzz.py): slices, resuming, merging, reports."""
 
+import json
+from collections import Counter
+
 import pytest
 
 import fuzz
+from schedules import Outcome
 
 
 def _slice(path, seeds, violation_at=None, charms=None):
     outcomes = []
     for seed in seeds:
-        o = fuzz.Outcome(seed, hooks=10)
+        o = Outcome(seed, hooks=10)
         o.faults["hook-failure"] = 1
         if seed == violation_at:
             o.violations.append(("concurrency", "2 units at t=1.0"))
@@ -16,7 +20,7 @@ def _slice(path, seeds, violation_at=None, charms=None):
     data = {"elapsed": 5.0, "outcomes": outcomes}
     if charms:
         data["charms"] = charms
-    path.write_text(fuzz.json.dumps(data))
+    path.write_text(json.dumps(data))
     return str(path)
 
 
@@ -71,7 +75,7 @@ class _Runner:
         if seed == self.die_at:
             raise KeyboardInterrupt  # the campaign is killed mid-slice
         self.ran.append(seed)
-        return fuzz.Outcome(seed, hooks=3, faults=fuzz.Counter({"unit-added": 1}))
+        return Outcome(seed, hooks=3, faults=Counter({"unit-added": 1}))
 
 
 BUILDS = {"rolling-restart": "/cache/rolling-restart-k1", "policies": "/cache/policies-k2"}
@@ -89,7 +93,7 @@ def test_sliced_campaign_writes_each_slice_and_reports_them_together(tmp_path):
         "seeds-00011-00020.json",
         "seeds-00021-00025.json",
     ]
-    data = fuzz.json.loads((tmp_path / "seeds-00011-00020.json").read_text())
+    data = json.loads((tmp_path / "seeds-00011-00020.json").read_text())
     assert data["charms"] == {"policies": "policies-k2", "rolling-restart": "rolling-restart-k1"}
     assert [o["seed"] for o in data["outcomes"]] == list(range(11, 21))
     assert "slices merged: 3; seeds 1-25" in text
@@ -193,7 +197,7 @@ def _marking_runner(seed, charms):
 
     time.sleep(0.05)
     (Path(charms["marks"]) / str(seed)).touch()
-    return fuzz.Outcome(seed, hooks=1)
+    return Outcome(seed, hooks=1)
 
 
 def test_sliced_campaign_on_a_process_pool_writes_slices_in_seed_order(tmp_path):
@@ -208,7 +212,7 @@ def test_sliced_campaign_on_a_process_pool_writes_slices_in_seed_order(tmp_path)
     assert code == 0
     assert sorted(int(p.name) for p in marks.iterdir()) == list(range(1, 21))
     for a in (1, 6, 11, 16):
-        data = fuzz.json.loads((out / ("seeds-%05d-%05d.json" % (a, a + 4))).read_text())
+        data = json.loads((out / ("seeds-%05d-%05d.json" % (a, a + 4))).read_text())
         assert [o["seed"] for o in data["outcomes"]] == list(range(a, a + 5))
     assert "schedules tried: 20 (20 hooks" in text
 

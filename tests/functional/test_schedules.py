@@ -151,10 +151,9 @@ def test_the_grant_check_counts_a_leader_that_can_no_longer_renew_as_a_minion():
     )
     run = SimpleNamespace(sim=sim)
 
-    assert schedules.ScheduleRun._leader_at(run, 5.0) == "app/0"
-    assert (
-        schedules.ScheduleRun._leader_at(run, 10.0) is None
-    )  # its is-leader says false from here
-    assert schedules.ScheduleRun._leader_at(run, 30.0) is None
-    assert schedules.ScheduleRun._leader_at(run, 42.0) is None
-    assert schedules.ScheduleRun._leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
+    leader_at = schedules.ScheduleRun._leader_at
+    assert leader_at(run, 5.0) == "app/0"
+    assert leader_at(run, 10.0) is None  # its is-leader says false from here
+    assert leader_at(run, 30.0) is None
+    assert leader_at(run, 42.0) is None
+    assert leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
