@@ -8,7 +8,8 @@ sets ``coordinator.granted.<lock>`` / ``coordinator.requested.<lock>``
 before any charm handler runs. At the end of every successful hook, after
 the coordinator has released this hook's grants and published its data,
 ``charms.coordinator.clear_granted_flags`` clears every
-``coordinator.granted.*`` flag: a grant lasts one hook.
+``coordinator.granted.*`` flag: a grant lasts one hook, unless its lock was
+acquired with ``hold=True`` and is still held.
 
 The logic lives in ``lib/charms/coordinator.py``; this module only wires it
 to the hook's start and end.

@@ -16,8 +16,10 @@ decisions into charms.reactive flags:
 ``coordinator.granted.<lock>``
     Set while this unit holds ``<lock>``: by :func:`acquire` when the lock is
     granted at once, and at the start of a hook in which the grant is held.
-    Cleared at the end of that hook, when the lock is released. It never
-    survives into the next hook.
+    Cleared at the end of that hook, when the lock is released, so it never
+    survives into the next hook; except for a lock acquired with
+    ``hold=True``, which keeps it until :func:`release` (or until the grant
+    ends otherwise: an operator revokes it, or the holder leaves).
 
 The policy class is the layer option ``coordinator.class`` (an absolute
 dotted path, or a class name defined in this module). Whatever class is

@@ -6,8 +6,9 @@ Each unit publishes its lock requests under the key ``coordinator`` of its
 own settings on this relation; ``charms.coordinator`` reads and writes them.
 This endpoint keeps the standard automatic flags
 ``endpoint.coordinator.joined`` (set while at least one peer is joined) and
-``endpoint.coordinator.departed`` (set in a departed hook until a charm
-clears it), and offers the list of peer units.
+``endpoint.coordinator.departed`` (set in a departed hook; cleared at the
+start of the next other hook while a peer is still joined), and offers the
+list of peer units.
 
 It does not set ``endpoint.coordinator.changed*``: detecting those means
 reading every peer's data in every relation hook, a cost that grows with the
