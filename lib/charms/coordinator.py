@@ -707,7 +707,9 @@ class LayerCoordinator(BaseCoordinator):
         stands until the end of the retried hook, and a new request for the
         lock takes it over, timestamp and all (`acquire`). One still unclaimed
         when that hook ends is let go. A grant this unit has said it released
-        (``<key>-released``) or an operator revoked is no orphan.
+        (``<key>-released``) or an operator revoked is no orphan. A request
+        withdrawn in a hook that began before the grant arrived leaves one
+        too: the leader keeps such a grant until the unit says it let go.
         """
         mine = self._loaded_grants.get(self._unit, {})
         revoked = self.revoked.get(self._unit, {})
@@ -720,8 +722,8 @@ class LayerCoordinator(BaseCoordinator):
         }
         for lock in sorted(orphans):
             _log(
-                f"{self._unit} holds {lock!r} for a request its records lack (a failed hook "
-                "asked for it); asking again in this hook takes the grant over",
+                f"{self._unit} holds {lock!r} for a request it has no record of (made in "
+                "a failed hook, or withdrawn); asking again in this hook takes the grant over",
                 "DEBUG",
             )
         return orphans
@@ -922,7 +924,7 @@ class LayerCoordinator(BaseCoordinator):
         if lock not in own:
             if self._orphans.pop(lock, None) is None:
                 return False
-            _log(f"{self._unit} releases {lock!r} (granted to a request of a failed hook)")
+            _log(f"{self._unit} releases {lock!r} (granted for a request it had no record of)")
             self.handle()
             return True
         was_granted = self.granted(lock)
