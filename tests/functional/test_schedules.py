@@ -46,12 +46,12 @@ def test_schedules_are_a_function_of_their_seed():
 def test_leader_whose_hook_dies_after_it_granted_itself_keeps_the_lock_through_the_retry(
     charms, tmp_path
 ):
-    # The leader asks in config-changed, grants itself at once (the grant is
-    # published) and begins its held restart; the hook then dies at its
-    # relation-set, which rolls its request back. The retry redoes the
-    # restart under the same grant, and every unit restarts in turn. (Here
-    # the retry sees no peer's request yet; seed 1514 below is the case
-    # where it does, which the layer once got wrong.)
+    # Seed 1514's story, built by hand. The last unit of a roll releases; in
+    # the leader's relation-changed hook for that release a new config value
+    # shows up, so the leader asks again, grants itself (published at once)
+    # and begins its held restart; the hook dies at its relation-set. By the
+    # retry the releasing unit has asked again too, and the retry reads its
+    # request: the lock must stay with the leader, whose restart is on.
     from jujusim import Simulation
     from jujusim.invariants import check_quiesced
 
@@ -65,21 +65,43 @@ def test_leader_whose_hook_dies_after_it_granted_itself_keeps_the_lock_through_t
     ) as sim:
         check_quiesced(sim)
         leader = sim.leader
-        sim.fail_next_hook(leader, "tool:relation-set")
         sim.set_config(generation=1)
+        releaser = None
+        while releaser is None and sim.now < 5000:
+            sim.run_for(0.1)
+            ends = [e for e in sim.journal if e.event == "end"]
+            if {e.unit for e in ends} != set(sim.units):
+                continue
+            last = ends[-1]
+            if any(
+                r.event == "begin"
+                and r.unit == leader
+                and r.hook == "coordinator-relation-changed"
+                and r.remote_unit == last.unit
+                and r.time >= last.time
+                for r in sim.trace
+            ):
+                releaser = last.unit
+        assert releaser is not None
+        assert releaser != leader
+        second_roll = sim.now
+        sim.set_config(generation=2)  # seen by the leader's hook, now begun
+        sim.fail_next_hook(leader, "tool:relation-set")
         sim.run_for(3000)
         check_quiesced(sim)
 
         failed = [r for r in sim.trace if r.event == "fail"]
-        assert [r.unit for r in failed] == [leader]
-        first = [e for e in sim.journal if e.event == "start"][0]
-        assert (first.unit, first.time) == (leader, min(e.time for e in sim.journal))
-        assert first.time < failed[0].time  # the restart began in the failed hook
+        assert [(r.unit, r.hook, r.remote_unit) for r in failed] == [
+            (leader, "coordinator-relation-changed", releaser)
+        ]
+        began = [e for e in sim.journal if e.event == "start" and e.time > second_roll]
+        assert began[0].unit == leader
+        assert began[0].time < failed[0].time
         intervals = schedules._intervals(sim.journal)
-        assert sorted(u for _, _, u, _ in intervals) == sorted(sim.units)
+        assert sorted(u for s, _, u, _ in intervals if s > second_roll) == sorted(sim.units)
         ordered = sorted((start, end) for start, end, _, _ in intervals)
         for (_, end), (next_start, _) in zip(ordered, ordered[1:]):
-            assert end <= next_start  # one unit at a time
+            assert end <= next_start  # one unit at a time: failed on the earlier layer
         assert sim.leader_settings().get("coordinator") in (None, "{}")
 
 
