@@ -226,7 +226,7 @@ def coordinator_class():
     """
     _log_threshold()  # validate log_level before anything logs
     _order_option()
-    _legacy_protocol()
+    _refuse_protocol_option()
     _parse_concurrency(_layer_options().get("concurrency", 1), 1)
     config_name = _layer_options().get("concurrency_config") or ""
     if not isinstance(config_name, str):
@@ -236,26 +236,7 @@ def coordinator_class():
     value = _layer_options().get("class", DEFAULT_CLASS)
     if value not in _class_cache:
         cls = _resolve_class(value)
-        if _legacy_protocol():
-            if issubclass(cls, LayerCoordinator):
-                raise _option_error(
-                    "class",
-                    value,
-                    "protocol charmhelpers runs charmhelpers' own protocol, which this "
-                    "layer's classes replace",
-                    "Name a plain charmhelpers.coordinator.BaseCoordinator subclass, such "
-                    "as charmhelpers.coordinator.Serial, or set protocol: layer.",
-                )
-            if not callable(getattr(cls, "default_grant", None)):
-                raise _option_error(
-                    "class",
-                    value,
-                    "it has no default_grant policy, which charmhelpers' protocol calls "
-                    "for every grant",
-                    "Name charmhelpers.coordinator.Serial or a subclass that defines "
-                    "default_grant, or set protocol: layer.",
-                )
-        elif cls is BaseCoordinator:
+        if cls is BaseCoordinator:
             # Its policy is LayerCoordinator's (one unit at a time, first come
             # first served); the two cannot be combined in one class.
             cls = LayerCoordinator
@@ -278,12 +259,19 @@ def coordinator_class():
     return _class_cache[value]
 
 
-def _legacy_protocol():
-    """True when the ``protocol`` option asks for charmhelpers' own protocol."""
-    value = _layer_options().get("protocol", "layer")
-    if value not in ("layer", "charmhelpers"):
-        raise _option_error("protocol", value, "not a protocol", "Use layer or charmhelpers.")
-    return value == "charmhelpers"
+def _refuse_protocol_option():
+    """Raise OptionError if layer.yaml still sets the removed ``protocol`` option."""
+    if "protocol" in _layer_options():
+        # Earlier revisions of this layer could run charmhelpers' own
+        # protocol instead, only to compare costs; that baseline moved to
+        # the layer's tests.
+        raise _option_error(
+            "protocol",
+            _layer_options()["protocol"],
+            "the option was removed: the layer always runs its own protocol",
+            "Delete it from layer.yaml; any charmhelpers.coordinator.BaseCoordinator "
+            "subclass still works as the class option.",
+        )
 
 
 def _order_option():
@@ -595,9 +583,6 @@ class LayerCoordinator(BaseCoordinator):
         """Load grants, this unit's requests and, on the leader, its peer view."""
         if self._requests is not None:
             return
-        version = os.environ.get("JUJU_VERSION", "")
-        if version and _version_tuple(version) < (1, 23):
-            raise RuntimeError(f"layer:coordinator needs Juju 1.23 or later, not {version}")
         self._unit = hookenv.local_unit()
         self._leader = bool(hookenv.is_leader())
         # A unit being removed departs from each peer in turn and then stops:
@@ -1341,14 +1326,6 @@ def _grant_stands(requested, released, ts):
     return requested is None or requested < ts
 
 
-def _version_tuple(version):
-    parts = []
-    for piece in version.split("-")[0].split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
 class SimpleCoordinator(LayerCoordinator):
     """The default policy: N units at a time hold locks, whatever their names.
 
@@ -1385,18 +1362,7 @@ def __getattr__(name):
 
 def _started():
     c = __getattr__("coordinator")
-    if isinstance(c, LayerCoordinator):
-        c.start()
-    elif not _state.get("legacy-started"):
-        # protocol: charmhelpers. BaseCoordinator.__init__ queued initialize
-        # and handle with hookenv.atstart; built here, inside the start
-        # callbacks, they would run after this one. Run them now, once, as
-        # the original layer's import-time construction did, and unqueue them.
-        _state["legacy-started"] = True
-        queued = [(c.initialize, (), {}), (c.handle, (), {})]
-        hookenv._atstart[:] = [cb for cb in hookenv._atstart if cb not in queued]
-        c.initialize()
-        c.handle()
+    c.start()
     return c
 
 
@@ -1422,14 +1388,7 @@ def acquire(lock, hold=False):
     example once the restarted service has rejoined its cluster).
     """
     _check_lock(lock)
-    c = _started()
-    if not isinstance(c, LayerCoordinator):
-        if hold:
-            raise ValueError("acquire(hold=True) needs the layer protocol (protocol: layer)")
-        got = c.acquire(lock)
-    else:
-        got = c.acquire(lock, hold=hold)
-    if got:
+    if _started().acquire(lock, hold=hold):
         clear_flag(REQUESTED_FLAG.format(lock))
         set_flag(GRANTED_FLAG.format(lock))
         return True
@@ -1446,10 +1405,7 @@ def release(lock):
     waiting unit at once. Returns True if there was something to release.
     """
     _check_lock(lock)
-    c = _started()
-    if not isinstance(c, LayerCoordinator):
-        raise ValueError("release() needs the layer protocol (protocol: layer)")
-    released = c.release(lock)
+    released = _started().release(lock)
     clear_flag(GRANTED_FLAG.format(lock))
     clear_flag(REQUESTED_FLAG.format(lock))
     return released
@@ -1498,8 +1454,6 @@ def clear_granted_flags():
     locks this unit still holds with ``hold=True``.
     """
     c = _state.get("coordinator")
-    if not isinstance(c, LayerCoordinator):
-        c = None  # protocol: charmhelpers has no held locks
     for flag in get_flags():
         if flag.startswith(_GRANTED_PREFIX):
             lock = flag[len(_GRANTED_PREFIX) :]
@@ -1534,13 +1488,8 @@ class ActionError(Exception):
 
 
 def _action_coordinator(action):
-    """The coordinator, initialized, for an action; ActionError under protocol charmhelpers."""
+    """The coordinator, initialized, for an action."""
     c = __getattr__("coordinator")
-    if not isinstance(c, LayerCoordinator):
-        raise ActionError(
-            f"{action} needs the layer's protocol; this charm sets protocol: charmhelpers "
-            "(charmhelpers' own coordinator, which keeps no pause, revocation or status data)"
-        )
     c.initialize()
     return c
 

@@ -177,20 +177,3 @@ def test_waiting_status_is_off_by_default(queued):
     queued.run("app/2", "update-status")
 
     assert "app/2" not in queued.status
-
-
-@pytest.mark.parametrize(
-    "action",
-    ["coordinator-status", "coordinator-pause", "coordinator-resume", "coordinator-release"],
-)
-def test_actions_under_charmhelpers_protocol_fail_with_a_message(model, monkeypatch, action):
-    from charmhelpers.core import hookenv
-
-    monkeypatch.setattr(hookenv, "has_juju_version", lambda minimum: True)  # no jujud here
-    model.options.update({"class": "charmhelpers.coordinator.Serial", "protocol": "charmhelpers"})
-
-    results, failed = model.action("app/0", action, unit="app/1")
-
-    assert results == {}
-    assert "needs the layer's protocol" in failed
-    assert "protocol: charmhelpers" in failed

@@ -151,41 +151,14 @@ def test_debug_messages_are_hidden_at_default_info(model):
     assert levels == {"INFO"}
 
 
-def test_charmhelpers_protocol_runs_the_class_unwrapped_and_still_maps_flags(model):
+def test_the_removed_protocol_option_is_refused_with_what_to_do(model):
     model.options.update({"class": "charmhelpers.coordinator.Serial", "protocol": "charmhelpers"})
-    model.relation = True
-
-    def handler():
-        from charms.reactive import is_flag_set
-
-        import charms.coordinator
-
-        c = charms.coordinator.coordinator
-        got = charms.coordinator.acquire("restart")
-        return type(c).__mro__[1].__name__, got, is_flag_set("coordinator.requested.restart")
-
-    import os
-
-    os.environ["JUJU_VERSION"] = "2.9.49"
-    from charmhelpers.core import hookenv
-
-    saved = hookenv.has_juju_version
-    hookenv.has_juju_version = lambda minimum: True  # no jujud on this machine
-    try:
-        result = model.run("app/1", handler=handler).result
-    finally:
-        hookenv.has_juju_version = saved
-
-    assert result == ("BaseCoordinator", False, True)
-    assert list(model.requests_of("app/1")) == ["restart"]
-
-
-def test_charmhelpers_protocol_rejects_a_layer_class(model):
-    model.options.update({"protocol": "charmhelpers"})
 
     exc, _ = build(model)
 
-    assert "protocol charmhelpers" in str(exc)
+    assert type(exc).__name__ == "OptionError"
+    assert "coordinator.protocol" in str(exc)
+    assert "Delete it" in str(exc)  # says how to fix it
 
 
 def test_base_coordinator_itself_runs_as_the_layer_coordinator(model):
@@ -242,15 +215,3 @@ def test_policy_msg_takes_an_optional_level(model, level, logged):
     model.run("app/1", handler=handler)
 
     assert [lvl for u, lvl, m in model.logs if "from the policy" in m] == [logged]
-
-
-def test_charmhelpers_protocol_rejects_a_class_without_a_default_grant(model):
-    model.options.update(
-        {"class": "charmhelpers.coordinator.BaseCoordinator", "protocol": "charmhelpers"}
-    )
-
-    exc, _ = build(model)
-
-    assert type(exc).__name__ == "OptionError"
-    assert "no default_grant policy" in str(exc)
-    assert "charmhelpers.coordinator.Serial" in str(exc)  # says how to fix it
