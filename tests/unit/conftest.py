@@ -366,7 +366,9 @@ def _fresh_process_state():
     hookenv.cache.clear()
     ch_coordinator.Singleton._instances.clear()
     _close_kv()
-    sys.modules.pop("charms.coordinator", None)
+    for name in list(sys.modules):
+        if name == "charms.coordinator" or name.startswith("charms.layer_coordinator"):
+            del sys.modules[name]
     sys.modules.pop("charms.layer.options", None)
     sys.modules.pop("charms.layer", None)
 

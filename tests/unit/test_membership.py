@@ -169,12 +169,10 @@ def test_requests_only_move_forward_even_when_the_clock_steps_back(four, monkeyp
     first = json.loads(four.settings["app/1"]["coordinator-released"])["restart"]
 
     def acquire_with_clock_an_hour_back():
-        import charms.coordinator
+        from charms.layer_coordinator import wire
 
-        real = charms.coordinator._utcnow
-        monkeypatch.setattr(
-            charms.coordinator, "_utcnow", lambda: real() - datetime.timedelta(hours=1)
-        )
+        real = wire.utcnow
+        monkeypatch.setattr(wire, "utcnow", lambda: real() - datetime.timedelta(hours=1))
         return acquire()
 
     four.run("app/1", "config-changed", handler=acquire_with_clock_an_hour_back)

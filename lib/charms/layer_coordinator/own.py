@@ -1,0 +1,132 @@
+# Copyright 2026 The layer:coordinator authors.
+# Licensed under the Apache License, Version 2.0; see the copyright file.
+"""This unit's own coordination data: its requests, release records and memory.
+
+Its requests and release records live in its settings of the peer relation
+(committed with the hook). Before the relation can hold them they are kept
+in unitdata, which commits with the hook too. unitdata also keeps its
+latest request time (requests only move forward) and the peers whose
+relation-departed hook it ran (evidence that a peer left, on Juju without
+goal-state).
+"""
+
+from datetime import timedelta
+
+from charmhelpers.core import unitdata
+
+from . import wire
+from .options import log
+from .transport import Unreadable
+
+__all__ = ["OwnData", "next_request_timestamp", "record_departure", "recorded_departures"]
+
+_DEPARTED_KEPT = 1000  # the most recent departures remembered
+
+
+class OwnData:
+    """This unit's requests and release records, and where they are kept.
+
+    Requests live in this unit's relation settings. Before the peer
+    relation exists, or while Juju cannot serve this unit's own settings
+    (in relation-created, before the unit has entered the relation's
+    scope), they are kept in unitdata, which commits with the hook just as
+    relation settings do; the first hook that can read the relation
+    publishes them.
+    """
+
+    def __init__(self, requests, released, on_relation, pending_local):
+        self.requests = requests  # as loaded (merged with pending local ones)
+        self.loaded = dict(requests)
+        self.released = released  # this unit's release records as loaded
+        self.on_relation = on_relation
+        self.pending_local = pending_local
+
+    @classmethod
+    def load(cls, transport, unit, key):
+        kv = unitdata.kv()
+        pending = wire.parse_locks(kv.get(wire.LOCAL_KEY), "requests kept in unitdata")
+        if transport.relation_id is None:
+            log("no peer relation yet; requests kept locally", "DEBUG")
+            return cls(pending, {}, False, bool(pending))
+        try:
+            settings = transport.read_unit(unit)
+        except Unreadable as exc:
+            log(
+                f"own relation settings not readable yet ({exc}); keeping requests locally",
+                "DEBUG",
+            )
+            return cls(pending, {}, False, bool(pending))
+        settings = settings or {}
+        rkey = wire.released_key(key)
+        published = wire.parse_locks(settings.get(key), f"this unit's {key!r} relation data")
+        released = wire.parse_locks(settings.get(rkey), f"this unit's {rkey!r} data")
+        if pending:
+            log(
+                f"publishing requests made while the relation was unreadable: {sorted(pending)}",
+                "DEBUG",
+            )
+        merged = dict(pending)
+        merged.update(published)
+        own = cls(merged, released, True, bool(pending))
+        own.loaded = dict(published)
+        return own
+
+    def save(self, transport, own, stored):
+        """Write this unit's requests and release records if they changed.
+
+        ``stored`` is this unit's grants as the leader-owned data holds them
+        after this hook: a grant there whose request is gone is recorded as
+        released, so that a leader who never saw the request can hand the
+        lock on.
+        """
+        if not self.on_relation:
+            if own != self.loaded:
+                unitdata.kv().set(wire.LOCAL_KEY, own)
+            return
+        settings = {}
+        if own != self.loaded:
+            settings[transport.key] = wire.dump(own)
+        marker = dict(self.released)
+        for lock, ts in stored.items():
+            if own.get(lock) != ts and marker.get(lock, "") < ts:
+                marker[lock] = ts
+        if marker != self.released:
+            settings[wire.released_key(transport.key)] = wire.dump(marker)
+        if settings:
+            transport.write_own(settings)
+        if self.pending_local:
+            unitdata.kv().unset(wire.LOCAL_KEY)
+
+
+def next_request_timestamp():
+    """The time of a new request: now, but always later than this unit's previous request.
+
+    A unit's requests must only move forward, even if its clock steps back:
+    a leader takes a newer request as proof that an older grant was let go.
+    """
+    ts = wire.timestamp()
+    kv = unitdata.kv()
+    last = kv.get(wire.LAST_REQUEST_KEY)
+    if wire.valid_timestamp(last) and ts <= last:
+        ts = wire.format_timestamp(wire.parse_timestamp(last) + timedelta(microseconds=1))
+    kv.set(wire.LAST_REQUEST_KEY, ts)
+    return ts
+
+
+def recorded_departures():
+    """The peers whose relation-departed this unit has run, oldest first (unitdata)."""
+    stored = unitdata.kv().get(wire.DEPARTED_KEY)
+    return [u for u in stored if isinstance(u, str)] if isinstance(stored, list) else []
+
+
+def record_departure(unit):
+    """Remember that this unit ran relation-departed for ``unit``.
+
+    Juju keeps a unit's relation settings for the relation's lifetime, so
+    they cannot show that it left. goal-state can; without it (Juju before
+    2.4) this record, kept by every unit whether leader or not, is the
+    evidence.
+    """
+    departed = recorded_departures()
+    if unit not in departed:
+        unitdata.kv().set(wire.DEPARTED_KEY, (departed + [unit])[-_DEPARTED_KEPT:])

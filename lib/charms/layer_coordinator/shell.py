@@ -1,0 +1,468 @@
+# Copyright 2026 The layer:coordinator authors.
+# Licensed under the Apache License, Version 2.0; see the copyright file.
+"""The hook shell: load the state through the transport, let the core decide, save.
+
+:class:`LayerCoordinator` is the coordinator object of one hook. At hook
+start (:meth:`LayerCoordinator.start`) it reads what can have changed,
+builds a :class:`~charms.layer_coordinator.core.Ledger` and, on the leader,
+ends and makes grants; charm code then asks for and releases locks through
+it; at hook end it releases this hook's grants, decides once more, and
+writes only what changed. What it keeps between hooks in unitdata:
+
+- the leader's view of its peers' requests and release records, so that a
+  hook re-reads only the peers whose data can have changed;
+- requests made while the peer relation cannot hold them;
+- the locks acquired with ``hold=True``;
+- the peers whose relation-departed hook this unit ran;
+- its latest request time (requests only move forward).
+"""
+
+import os
+
+from charmhelpers.coordinator import BaseCoordinator
+from charmhelpers.core import hookenv, unitdata
+
+from . import wire
+from .core import Ledger
+from .membership import MembershipEvidence
+from .options import LEVELS, load, log, parse_concurrency
+from .own import OwnData, next_request_timestamp, record_departure
+from .status import WaitingStatus
+from .transport import LeaderData, LeaderSettingsTransport
+from .view import PeerView
+
+__all__ = ["LayerCoordinator", "SimpleCoordinator"]
+
+
+class LayerCoordinator(BaseCoordinator):
+    """The layer's coordination protocol, on charmhelpers' data format.
+
+    Policy subclasses customise ``default_grant(lock, unit, granted, queue)``,
+    ``grant_<lock>(...)`` (same signature, for one lock name), ``released``
+    and ``msg``, exactly as with ``charmhelpers.coordinator.BaseCoordinator``.
+    The protocol differs from charmhelpers' in what it costs and in one
+    behaviour:
+
+    * A non-leader reads only its own data and the leader-owned data; it
+      reads other units' data only if charm code asks for ``requests``.
+    * The leader keeps its view of every peer's requests in unitdata and
+      re-reads a peer only when that peer's data can have changed (its own
+      relation hooks), or everything after it becomes leader, after
+      upgrade-charm, or when a peer it has not read appears.
+    * Nothing is written when nothing changed.
+    * Requests are granted in request order (timestamp, then unit name).
+    * When the leader releases its own lock, it grants the lock to the next
+      waiting unit in the same hook.
+
+    Do not instantiate it in a charm: use ``charms.coordinator.coordinator``.
+    """
+
+    def __init__(self, relation_key=wire.KEY, peer_relation_name=wire.RELATION_NAME):
+        # Unlike BaseCoordinator, register no atstart callbacks here: the
+        # layer starts the coordinator itself (see start()), so the order of
+        # loading, granting and flag updates does not depend on import order.
+        self.key = relation_key
+        self.relname = peer_relation_name
+        self.relid = None
+        self.leader_unit = None  # the leader's name as the leader-owned data says
+        self._ledger = None  # built by initialize()
+        self._transport = None
+        self._started = False
+        self._unit = None
+        self._leader = False
+        self._held = set()  # locks acquired with hold=True, kept until release()
+        self._loaded_held = set()
+        self._own = None  # OwnData: this unit's requests as loaded
+        self._evidence = None
+        self._status = None  # WaitingStatus when the option is on
+        self._concurrency = None
+        self._peers = None  # PeerView: the peers' data read in this hook
+
+    # -- state (BaseCoordinator's attributes) -------------------------------
+
+    @property
+    def requests(self):
+        """``{unit: {lock: timestamp}}`` for every unit, loaded when first asked."""
+        return self._ledger.requests if self._ledger is not None else None
+
+    @requests.setter
+    def requests(self, value):
+        self._ledger.requests = value
+
+    @property
+    def grants(self):
+        """``{unit: {lock: timestamp}}``: the grants as this unit knows them."""
+        return self._ledger.grants if self._ledger is not None else None
+
+    @grants.setter
+    def grants(self, value):
+        self._ledger.grants = value
+
+    @property
+    def granted_at(self):
+        return self._ledger.granted_at
+
+    @property
+    def revoked(self):
+        return self._ledger.revoked
+
+    @property
+    def paused_since(self):
+        """When an operator paused granting (a timestamp), or None."""
+        return self._ledger.paused_since
+
+    @property
+    def unit(self):
+        """This unit's name."""
+        return self._unit
+
+    @property
+    def is_leader(self):
+        """True while this unit is the leader, as it knows in this hook."""
+        return self._leader
+
+    # -- hook start -----------------------------------------------------------
+
+    def start(self):
+        """Load state and, on the leader, grant what can be granted.
+
+        Runs once per hook, at hook start (or on first use when the module is
+        imported late). Registers the end-of-hook callback.
+        """
+        if self._started:
+            return
+        self._started = True
+        self.initialize()
+        self.handle()
+
+    def initialize(self):
+        """Load grants, this unit's requests and, on the leader, its peer view."""
+        if self._ledger is not None:
+            return
+        options = load()
+        self._unit = hookenv.local_unit()
+        self._leader = bool(hookenv.is_leader())
+        # A unit being removed departs from each peer in turn and then stops:
+        # the peers it no longer lists are leaving *it*, not the model.
+        departing = os.environ.get("JUJU_DEPARTING_UNIT")
+        dying = departing == self._unit or hookenv.hook_name() == "stop"
+        if departing and not dying:
+            record_departure(departing)
+        self._transport = LeaderSettingsTransport(self.relname, self.key)
+        self.relid = self._transport.relation_id
+        self._peers = PeerView(self._transport, self._unit, self.key)
+        self._load(options, dying)
+        for lock in sorted(self._ledger.own()):
+            state = "holds" if self._ledger.granted(lock) else "waits for"
+            log(f"{self._unit} {state} {lock!r}", "DEBUG")
+        if options.waiting_status:
+            self._status = WaitingStatus()
+        hookenv.atexit(self._end_of_hook)
+
+    def _load(self, options, dying):
+        held = unitdata.kv().get(wire.HELD_KEY) or []
+        self._held = {lock for lock in held if isinstance(lock, str)}
+        self._loaded_held = set(self._held)
+        data = self._transport.read_leader_data(self._leader)
+        self.leader_unit = self._unit if self._leader else data.leader
+        self._own = OwnData.load(self._transport, self._unit, self.key)
+        own = self._own.requests
+        revoked = data.revoked.get(self._unit, {})
+        for lock, ts in sorted(own.items()):
+            if revoked.get(lock) == ts:
+                del own[lock]
+                self._held.discard(lock)
+                log(
+                    f"an operator revoked {self._unit}'s {lock!r} "
+                    "(coordinator-release); it asks again if it still needs the lock",
+                    "WARNING",
+                )
+        orphans = self._orphans(data, own)
+        self._evidence = MembershipEvidence(self._transport, self._unit, self.key)
+        requests = self._peers.requests(own, self._leader)
+        self._ledger = Ledger(
+            unit=self._unit,
+            leader=self._leader,
+            requests=requests,
+            grants=data.grants,
+            log=log,
+            now=wire.timestamp,
+            granted_at=data.granted_at,
+            revoked=data.revoked,
+            paused_since=data.paused_since,
+            released=self._peers.released,
+            orphans=orphans,
+            leader_last=options.leader_last,
+            has_relation=self.relid is not None,
+            dying=dying,
+            unreadable=self._peers.unreadable,
+        )
+
+    def _orphans(self, data, own):
+        """Grants of this unit for requests its records lack (see the core's glossary).
+
+        A grant this unit has said it released, or an operator revoked, is
+        no orphan. One still unclaimed when the hook ends is let go.
+        """
+        mine = self._transport.stored_grants.get(self._unit, {})
+        revoked = data.revoked.get(self._unit, {})
+        marker = self._own.released
+        orphans = {
+            lock: ts
+            for lock, ts in mine.items()
+            if lock not in own and marker.get(lock, "") < ts and revoked.get(lock) != ts
+        }
+        for lock in sorted(orphans):
+            log(
+                f"{self._unit} holds {lock!r} for a request it has no record of (made in "
+                "a failed hook, or withdrawn); asking again in this hook takes the grant over",
+                "DEBUG",
+            )
+        return orphans
+
+    # -- queries ----------------------------------------------------------------
+
+    def granted(self, lock):
+        """Return True if this unit's request for ``lock`` has been granted."""
+        return self._ledger.granted(lock)
+
+    def requested(self, lock):
+        """Return True if this unit has an outstanding request for ``lock``."""
+        return lock in self._ledger.own()
+
+    def request_timestamp(self, lock):
+        """Return the UTC time (naive datetime) of this unit's request for ``lock``, or None."""
+        ts = self._ledger.own().get(lock)
+        return wire.parse_timestamp(ts) if ts is not None else None
+
+    def queue(self, lock):
+        """Return the units waiting for ``lock`` (not yet granted), in grant order."""
+        return self._ledger.queue(lock)
+
+    def holders(self, lock):
+        """Return the units currently granted ``lock``, sorted."""
+        return self._ledger.holders(lock)
+
+    def held(self, lock):
+        """Return True if ``lock`` was acquired with ``hold=True`` and not released."""
+        return lock in self._held
+
+    def concurrency(self):
+        """Return how many units may hold locks at once under the default policy.
+
+        From the ``concurrency`` layer option (a count, or a percentage of
+        the application's units such as ``"25%"``: rounded down, at least 1),
+        or, when ``concurrency_config`` names a charm config option, from
+        that option's current value (an invalid value counts as 1, with a
+        WARNING).
+        """
+        if self._concurrency is None:
+            options = load()
+            if options.concurrency_config:
+                value = hookenv.config().get(options.concurrency_config)
+                source = f"config option {options.concurrency_config!r}"
+            else:
+                value, source = options.concurrency, None
+            self._concurrency = parse_concurrency(value, len(self._ledger.requests), source)
+        return self._concurrency
+
+    # -- requesting -------------------------------------------------------------
+
+    def acquire(self, lock, hold=False):
+        """Request ``lock``; return True if this unit holds it now.
+
+        A repeated request keeps its original timestamp, and so its place in
+        the queue. The leader grants its own request at once when the policy
+        allows. The grant lasts until the end of the hook, or with
+        ``hold=True`` until ``release(lock)``.
+        """
+        ledger = self._ledger
+        own = ledger.own()
+        if lock not in own:
+            held = " (held until released)" if hold else ""
+            if lock in ledger.orphans:
+                own[lock] = ledger.orphans.pop(lock)
+                log(f"{self._unit} requests {lock!r} again and keeps its grant{held}")
+            else:
+                own[lock] = next_request_timestamp()
+                ledger.new_locks.add(lock)
+                log(f"{self._unit} requests {lock!r}{held}")
+        if hold:
+            self._held.add(lock)
+        if ledger.granted(lock):
+            return True
+        if self._leader:
+            return self.grant(lock, self._unit)
+        return False
+
+    def release(self, lock):
+        """Give up ``lock``: release it if held, or withdraw the request.
+
+        Returns True if there was a request or grant to give up.
+        """
+        self._held.discard(lock)
+        ledger = self._ledger
+        own = ledger.own()
+        if lock not in own:
+            if ledger.orphans.pop(lock, None) is None:
+                return False
+            log(f"{self._unit} releases {lock!r} (granted for a request it had no record of)")
+            self.handle()
+            return True
+        was_granted = ledger.granted(lock)
+        del own[lock]
+        log(f"{self._unit} {'releases' if was_granted else 'withdraws its request for'} {lock!r}")
+        if was_granted:
+            self.handle()  # on the leader, the next unit may have it now
+        return True
+
+    # -- granting (leader only) -------------------------------------------------
+
+    def handle(self):
+        """On the leader, end the grants that no longer stand and grant waiting requests."""
+        self._ledger.decide(self._policy, self._evidence, self._on_end, self._confirm_own)
+        self._leader = self._ledger.leader
+
+    def grant(self, lock, unit):
+        """Grant ``lock`` to ``unit`` if the policy allows; return True if granted.
+
+        The policy is ``grant_<lock>`` when the class defines it, else
+        ``default_grant``; both are called as ``(lock, unit, granted, queue)``
+        where ``granted`` is the set of other units holding ``lock`` and
+        ``queue`` lists the units waiting for it in request order.
+        """
+        granted = self._ledger.grant(lock, unit, self._policy, self._confirm_own)
+        self._leader = self._ledger.leader
+        return granted
+
+    def _policy(self, lock, unit, holders, queue):
+        policy = getattr(self, f"grant_{lock}", self.default_grant)
+        return policy(lock, unit, holders, queue)
+
+    def _on_end(self, unit, lock, ts):
+        self.released(unit, lock, wire.parse_timestamp(ts))
+
+    def _confirm_own(self):
+        """Publish the grants before the leader's own guarded work; False if no longer leader.
+
+        Writes even when relation-list is empty: a unit that has just joined
+        (or a leader whose joined hooks are still pending) lists no peers
+        although they exist.
+        """
+        if self._transport.publish(self._leader_data()):
+            return True
+        log("leadership lost during the hook; not granting this unit's own request", "WARNING")
+        return False
+
+    def default_grant(self, lock, unit, granted, queue):
+        """Grant ``lock`` to the first unit in the queue when nobody holds it."""
+        return unit == queue[0] and not granted
+
+    def released(self, unit, lock, timestamp):
+        """Called on the leader when ``unit`` has released ``lock``.
+
+        ``timestamp`` is the naive UTC time of the granted request. Override
+        for housekeeping; the default logs how long the lock was held.
+        """
+        held = wire.utcnow() - timestamp
+        log(f"{unit} released {lock!r} (requested {held} ago)")
+
+    def msg(self, msg, level="INFO"):
+        """Log a message from policy code through the layer's logger (INFO by default).
+
+        ``level`` is a Juju log level name (``hookenv.DEBUG``, ``"WARNING"``, ...);
+        the ``log_level`` layer option filters it like the layer's own messages.
+        """
+        level = str(level).upper()
+        if level == "TRACE":
+            level = "DEBUG"
+        log(msg, level if level in LEVELS else "INFO")
+
+    # -- operator controls (leader only; see charms.layer_coordinator.actions) --
+
+    def pause_granting(self):
+        """Stop granting; held grants stay. Returns False if already paused."""
+        if self._ledger.paused_since:
+            return False
+        self._ledger.paused_since = wire.timestamp()
+        log(f"granting paused by an operator at {self._ledger.paused_since}", "WARNING")
+        self.save()
+        return True
+
+    def resume_granting(self):
+        """Grant again, at once where possible. Returns False if not paused."""
+        if not self._ledger.paused_since:
+            return False
+        self._ledger.paused_since = None
+        log("granting resumed by an operator", "WARNING")
+        self.handle()
+        self.save()
+        return True
+
+    def revoke(self, unit, locks):
+        """End ``unit``'s grants of ``locks`` and grant the next waiting units."""
+        held = self._ledger.grants.get(unit, {})
+        for name in locks:
+            self._ledger.revoked.setdefault(unit, {})[name] = held[name]
+            log(f"operator revoked {unit}'s {name!r}", "WARNING")
+        self.handle()
+        self.save()
+
+    # -- hook end ---------------------------------------------------------------
+
+    def _end_of_hook(self):
+        """Release this hook's grants, re-grant on the leader, publish changes."""
+        ledger = self._ledger
+        ledger.orphans.clear()  # unclaimed in this hook: let go
+        own = ledger.own()
+        for lock in sorted(own):
+            if ledger.granted(lock) and lock not in self._held:
+                del own[lock]
+                log(f"{self._unit} releases {lock!r}")
+        self.handle()  # the leader passes what it released to the next unit
+        self.save()
+        if self._status is not None:
+            self._status.show(self._unit, own, ledger.granted, ledger.queue)
+
+    def save(self):
+        """Write what changed in this hook: leader-owned data, unit data, unitdata."""
+        ledger = self._ledger
+        own = ledger.own()
+        self._held &= set(own)
+        if self._held != self._loaded_held:
+            unitdata.kv().set(wire.HELD_KEY, sorted(self._held))
+        if self._leader:
+            if not self._transport.publish(self._leader_data()):
+                log(
+                    "leadership lost during the hook; the new leader will decide grants", "WARNING"
+                )
+            self._peers.save(ledger.requests)
+        else:
+            PeerView.forget()
+        self._own.save(self._transport, own, self._transport.stored_grants.get(self._unit, {}))
+
+    def _leader_data(self):
+        ledger = self._ledger
+        return LeaderData(
+            grants=ledger.grants,
+            granted_at=ledger.granted_at,
+            revoked=ledger.revoked,
+            paused_since=ledger.paused_since,
+            leader=self._unit,
+        )
+
+
+class SimpleCoordinator(LayerCoordinator):
+    """The default policy: N units at a time hold locks, whatever their names.
+
+    N is ``concurrency()``: 1 unless the ``concurrency`` option says more.
+    A unit holding any grant is granted every other lock it asks for;
+    otherwise ``lock`` goes to the first unit in its queue, and only while
+    fewer than N units hold anything.
+    """
+
+    def default_grant(self, lock, unit, granted, queue):
+        holders = {u for u, locks in self.grants.items() if locks}
+        if unit in holders:
+            return True
+        return len(holders) < self.concurrency() and unit == queue[0]

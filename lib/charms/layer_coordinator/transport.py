@@ -1,0 +1,161 @@
+# Copyright 2026 The layer:coordinator authors.
+# Licensed under the Apache License, Version 2.0; see the copyright file.
+"""Where the coordination data lives: the seam between the protocol and Juju.
+
+Two kinds of data cross it:
+
+- *leader-owned data* (the grants, when each was made, revocations, pause,
+  the leader's name): written by the leader only, read by every unit;
+- *unit data* (a unit's requests and release records): each unit writes its
+  own settings of the ``coordinator`` peer relation; the leader reads them.
+
+:class:`LeaderSettingsTransport` keeps leader-owned data in Juju's leader
+settings (``leader-get`` / ``leader-set``, Juju 3.6 and earlier): written at
+once, kept if the hook fails. Unit data is relation data, committed with the
+hook. A transport for the peer relation's application databag (Juju 4,
+which removed leader settings) implements the same methods.
+
+Nothing here decides anything: the shell asks for data and hands back
+changes.
+"""
+
+from charmhelpers.core import hookenv
+
+from . import wire
+
+__all__ = ["LeaderSettingsTransport"]
+
+
+class LeaderSettingsTransport:
+    """Leader-owned data in leader settings; unit data in the peer relation.
+
+    ``relation_id`` is the peer relation's id, or None before it exists.
+    """
+
+    #: Where leader-owned data lives, as warnings name it.
+    place = "leader setting"
+
+    def __init__(self, relation_name=wire.RELATION_NAME, key=wire.KEY):
+        self.key = key
+        relids = hookenv.relation_ids(relation_name)
+        self.relation_id = sorted(relids)[0] if relids else None
+        self._loaded = {}  # the leader-owned settings as last read or written
+        self._loaded_grants = {}
+        self._garbled = False
+
+    # -- leader-owned data ----------------------------------------------------
+
+    def read_leader_data(self, leader):
+        """Read the leader-owned data: returns :class:`LeaderData`.
+
+        On the leader, grants text holding more than its valid grants
+        (garbage) is rewritten by the next :meth:`publish`, even when the
+        grants are unchanged.
+        """
+        settings = hookenv.leader_get() or {}
+        self._loaded = settings
+        grants = wire.parse_grants(settings.get(self.key), self.key, self.place)
+        self._loaded_grants = grants
+        self._garbled = leader and wire.garbled(settings.get(self.key), grants)
+        return LeaderData(
+            grants=wire.without_empty(grants),
+            paused_since=settings.get(wire.PAUSED_KEY) or None,
+            revoked=wire.parse_grants(
+                settings.get(wire.REVOKED_KEY), wire.REVOKED_KEY, self.place
+            ),
+            granted_at=wire.parse_grants(settings.get(wire.SINCE_KEY), wire.SINCE_KEY, self.place),
+            leader=settings.get(wire.LEADER_KEY),
+        )
+
+    @property
+    def stored_grants(self):
+        """The grants as the leader-owned data holds them now."""
+        return self._loaded_grants
+
+    def changes(self, data):
+        """The leader-owned settings that differ from ``data`` ("" deletes a key)."""
+        grants = wire.without_empty(data.grants)
+        since = wire.without_empty(
+            {
+                unit: {lock: t for lock, t in locks.items() if lock in grants.get(unit, {})}
+                for unit, locks in data.granted_at.items()
+            }
+        )
+        wanted = {
+            self.key: wire.dump(grants),
+            wire.SINCE_KEY: wire.dump(since) if since else "",
+            wire.REVOKED_KEY: wire.dump(data.revoked) if data.revoked else "",
+            wire.PAUSED_KEY: data.paused_since or "",
+            wire.LEADER_KEY: data.leader,
+        }
+        changes = {}
+        for key, value in wanted.items():
+            if key == self.key:
+                if grants != self._loaded_grants or self._garbled:
+                    changes[key] = value
+            elif (self._loaded.get(key) or "") != value:
+                changes[key] = value
+        return changes
+
+    def publish(self, data):
+        """Write the leader-owned data that changed. False if this unit no longer leads.
+
+        Checks leadership (is-leader) only when there is something to
+        write; writes nothing when it has been lost.
+        """
+        changes = self.changes(data)
+        if changes:
+            if not hookenv.is_leader():
+                return False
+            hookenv.leader_set(changes)
+            for key, value in changes.items():
+                if value:
+                    self._loaded[key] = value
+                else:
+                    self._loaded.pop(key, None)
+            self._garbled = False
+        self._loaded_grants = wire.without_empty(data.grants)
+        return True
+
+    # -- unit data --------------------------------------------------------------
+
+    def members(self):
+        """The peers this unit's agent lists in the relation (relation-list)."""
+        return set(hookenv.related_units(self.relation_id))
+
+    def read_unit(self, unit):
+        """A unit's peer settings: a dict, or None if Juju has none for it.
+
+        Raises :class:`Unreadable` if Juju refuses to read them.
+        """
+        try:
+            data = hookenv.relation_get(None, unit, self.relation_id)
+        except Exception as exc:  # noqa: BLE001 -- the hook tool's error is the answer
+            raise Unreadable(unit, exc) from exc
+        return data if isinstance(data, dict) else None
+
+    def write_own(self, settings):
+        """Set keys of this unit's peer settings (committed with the hook)."""
+        hookenv.relation_set(self.relation_id, relation_settings=settings)
+
+
+class Unreadable(Exception):
+    """Juju refused to read a unit's peer settings (e.g. it left between list and get)."""
+
+    def __init__(self, unit, error):
+        super().__init__(f"{error}")
+        self.unit = unit
+        self.error = error
+
+
+class LeaderData:
+    """The leader-owned data: grants, grant times, revocations, pause, leader name."""
+
+    __slots__ = ("grants", "granted_at", "revoked", "paused_since", "leader")
+
+    def __init__(self, grants, granted_at, revoked, paused_since, leader):
+        self.grants = grants
+        self.granted_at = granted_at
+        self.revoked = revoked
+        self.paused_since = paused_since
+        self.leader = leader
