@@ -107,14 +107,8 @@ def _loads(raw):
         raise ValueError("nested too deeply") from None
 
 
-def parse_locks(raw, source):
-    """Parse a ``{lock: timestamp}`` map (JSON text or a dict), keeping only valid entries.
-
-    ``source`` names where the data came from, for the single warning that
-    bad data earns. Returns a new dict.
-    """
-    if raw is None or raw == "":
-        return {}
+def _object(raw, source):
+    """``raw`` (JSON text, or already a value) as a dict; {} with a WARNING if it is not one."""
     try:
         data = _loads(raw) if isinstance(raw, str) else raw
     except ValueError:
@@ -123,6 +117,18 @@ def parse_locks(raw, source):
     if not isinstance(data, dict):
         log(f"ignoring {source}: not a JSON object: {_describe(raw)}", "WARNING")
         return {}
+    return data
+
+
+def parse_locks(raw, source):
+    """Parse a ``{lock: timestamp}`` map (JSON text or a dict), keeping only valid entries.
+
+    ``source`` names where the data came from, for the single warning that
+    bad data earns. Returns a new dict.
+    """
+    if raw is None or raw == "":
+        return {}
+    data = _object(raw, source)
     locks = {
         lock: ts
         for lock, ts in data.items()
@@ -143,15 +149,8 @@ def parse_grants(raw, key, place="leader setting"):
     source = f"{place} {key!r}"
     if not raw:
         return {}
-    try:
-        data = _loads(raw)
-    except ValueError:
-        log(f"ignoring {source}: not JSON: {_describe(raw)}", "WARNING")
-        return {}
-    if not isinstance(data, dict):
-        log(f"ignoring {source}: not a JSON object: {_describe(raw)}", "WARNING")
-        return {}
     grants = {}
+    data = _object(raw, source)
     for unit, locks in data.items():
         if isinstance(unit, str) and isinstance(locks, dict):
             parsed = parse_locks(locks, f"{source} for {unit}")
