@@ -11,7 +11,8 @@ the coordinator has released this hook's grants and published its data,
 ``coordinator.granted.*`` flag: a grant lasts one hook, unless its lock was
 acquired with ``hold=True`` and is still held.
 
-The logic lives in ``lib/charms/coordinator.py``; this module only wires it
+The logic lives in ``charms.coordinator`` (the public API) and the package
+``charms.layer_coordinator`` behind it; this module only wires it
 to the hook's start and end.
 """
 
