@@ -287,7 +287,7 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
     index = {(r["config"], r["units"]): r for r in rolls}
     present = {r["config"] for r in rolls}
     labels = [c for c, _ in CONFIGS] + [LEGACY_BASELINE]
-    baselines = [c for c in labels if c != "layer" and c in present]
+    baselines = [c for c in labels if c != "layer" and c in present and "layer" in present]
     for n in args.units:
         for config in labels:
             r = index.get((config, n))

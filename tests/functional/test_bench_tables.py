@@ -111,3 +111,13 @@ def test_runs_recorded_with_the_former_inherited_baseline_still_print(tmp_path, 
     assert "(ratio = inherited / layer)" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("ratio")]
     assert [row[4] for row in rows] == ["2.00"]
+
+
+def test_a_run_of_the_baseline_alone_prints_no_ratios(tmp_path, capsys):
+    alone = _run(tmp_path / "a.json", [3], [_roll("original", 3, 12)], configs="original")
+
+    assert bench.main(["--from-json", alone]) == 0
+
+    out = capsys.readouterr().out
+    assert "    3  original" in out
+    assert "ratio" not in out
