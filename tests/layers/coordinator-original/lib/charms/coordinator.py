@@ -38,12 +38,16 @@ puts it), while a look at unitdata between hooks finds it still set.
 
 The default policy, :class:`SimpleCoordinator`, also behaves as the
 original's code does where its README is silent (facts read in
-stub42/layer-coordinator at fa27fc9, its last commit): a unit that holds a lock is
-granted any other it asks for; otherwise the first unit waiting for that
-lock is granted, when no unit holds any lock. And it grants at the end of
-every hook too, after this unit's release and before the data is saved, so
-that a leader hands on the lock it releases in the same hook; this costs
-every hook one more ``is-leader`` call.
+stub42/layer-coordinator at fa27fc9, its last commit): a unit that holds a
+lock is granted any other it asks for; otherwise the first unit waiting for
+that lock is granted, when no unit holds any lock. And it grants at the end
+of every hook too, after this unit's release and before the data is saved,
+so that a leader hands on the lock it releases in the same hook; this costs
+every hook one more ``is-leader`` call. The original also ships its own
+``coordinator-relation-changed``, ``coordinator-relation-departed``,
+``leader-elected`` and ``leader-settings-changed`` hook files, which run
+charms.reactive without layer:basic's ``config.*`` flag callbacks; so does
+this stand-in.
 
 Where the original's code departs from its README, the flags here follow
 the README: the original leaves ``coordinator.requested.<lock>`` set while
