@@ -13,9 +13,22 @@ one, this module stages a private ``CHARM_LAYERS_DIR`` holding:
 then runs ``charm-build`` from the current Python environment with no layer
 index, so nothing is fetched but the wheelhouse's packages from PyPI.
 
+A fixture can be built on a stand-in in place of a layer: a ``charmbuild.yaml``
+beside its ``layer.yaml`` (read here, never staged) maps layer names to
+folders of ``tests/layers/``::
+
+    substitute:
+      coordinator: coordinator-original
+
+stages ``tests/layers/coordinator-original`` as ``layer:coordinator`` for every
+include of that name in the charm's include tree, so the built charm carries
+the stand-in under the layer's own name (its option section, file paths and
+manifest entries). Only the built fixture's own ``charmbuild.yaml`` counts.
+
 Built charms are cached under ``.cache/charms/<name>-<key>/``; the key hashes
 everything that can change the result: the staged layer files that reach the
-build (the coordinator layer minus what its ``exclude:`` list drops), the
+build (the coordinator layer minus what its ``exclude:`` list drops; a
+substituted layer's stand-in folder, under the name it is staged as), the
 charm-tools and Python versions, ``tests/requirements.txt`` and this file. A
 cached build is reused; a file lock per key lets concurrent test sessions share
 the cache without corrupting it, and a finished build appears under its final
@@ -67,6 +80,10 @@ PIP_CACHE = REPO / ".cache" / "pip"
 # The layer under test, and where its source is: this repository.
 LAYER_NAME = "coordinator"
 LAYER_SOURCE = REPO
+
+# A fixture's build instructions for this module (see the module docstring);
+# hashed into the cache key with the fixture's other files, never staged.
+BUILD_FILE = "charmbuild.yaml"
 
 # Never staged from the repository, even when git does not ignore them.
 _NEVER_STAGED = {".git", ".venv", ".tox", ".cache", "build", "dist", "__pycache__"}
@@ -141,8 +158,37 @@ def _git_files(root):
     return sorted(files)
 
 
-def _resolve_layer(name):
+def _substitutes(source):
+    """{layer name: stand-in folder} from the fixture's ``charmbuild.yaml`` (module docstring)."""
+    path = source / BUILD_FILE
+    if not path.is_file():
+        return {}
+    data = _load_yaml(path)
+    substitute = data.get("substitute") or {}
+    unknown = sorted(set(data) - {"substitute"})
+    if unknown or not isinstance(substitute, dict):
+        raise CharmBuildError(
+            "{}: expected only a mapping 'substitute: {{layer name: folder of {}}}'".format(
+                path, STAND_INS
+            )
+        )
+    folders = {}
+    for name, stand_in in substitute.items():
+        folder = STAND_INS / str(stand_in)
+        if not (folder / "layer.yaml").is_file() or folder.parent != STAND_INS:
+            raise CharmBuildError(
+                "{}: layer:{} -> {!r} is not a stand-in layer folder in {}".format(
+                    path, name, stand_in, STAND_INS
+                )
+            )
+        folders[str(name)] = folder
+    return folders
+
+
+def _resolve_layer(name, substitutes):
     """Source folder of ``layer:<name>``."""
+    if name in substitutes:
+        return substitutes[name]
     if name == LAYER_NAME:
         return LAYER_SOURCE
     for base in (STAND_INS, FIXTURES):
@@ -156,6 +202,7 @@ def _resolve_layer(name):
 
 def _layers_for(source):
     """Map each layer the charm at ``source`` includes, directly or not, to its folder."""
+    substitutes = _substitutes(source)
     layers = {}
     pending = [source]
     while pending:
@@ -169,7 +216,7 @@ def _layers_for(source):
                     )
                 )
             if name not in layers:
-                layers[name] = _resolve_layer(name)
+                layers[name] = _resolve_layer(name, substitutes)
                 pending.append(layers[name])
     return layers
 
@@ -289,6 +336,8 @@ def _build_env(stage):
 
 def _copy_files(src, files, dest):
     for rel in files:
+        if rel == BUILD_FILE:
+            continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, target)

@@ -51,21 +51,21 @@ def _run(path, units, rolls, seed=1, configs=None, elapsed=100.0, date="2026-11-
 
 
 def test_parts_print_as_one_table_with_ratios(tmp_path, capsys):
-    small = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 5), _roll("inherited", 3, 10)])
+    small = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 5), _roll("original", 3, 10)])
     layer = _run(tmp_path / "b.json", [100], [_roll("layer", 100, 5)], configs="layer")
-    inherited = _run(
+    original = _run(
         tmp_path / "c.json",
         [100],
-        [_roll("inherited", 100, 107)],
-        configs="inherited",
+        [_roll("original", 100, 107)],
+        configs="original",
         date="2026-11-27",
     )
 
-    assert bench.main(["--from-json", small, layer, inherited]) == 0
+    assert bench.main(["--from-json", small, layer, original]) == 0
 
     out = capsys.readouterr().out
     assert "merged from 3 runs" in out
-    assert "--units 100 --configs inherited" in out
+    assert "--units 100 --configs original" in out
     assert "together 300 s" in out
     assert "2026-11-26, 2026-11-27" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("ratio")]
@@ -92,3 +92,32 @@ def test_parts_with_different_seeds_are_refused(tmp_path, capsys):
 
     assert e.value.code == 2
     assert "different seeds" in capsys.readouterr().err
+
+
+def test_runs_recorded_with_the_former_inherited_baseline_still_print(tmp_path, capsys):
+    # tests/bench/results/ keeps runs whose baseline was the shipped layer's
+    # former `protocol: charmhelpers` option, labelled "inherited".
+    old = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 5), _roll("inherited", 3, 10)])
+
+    assert bench.main(["--from-json", old]) == 0
+
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("    3  ")] == [
+        "layer",
+        "inherited",
+        "layer",
+        "inherited",
+    ]
+    assert "(ratio = inherited / layer)" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("ratio")]
+    assert [row[4] for row in rows] == ["2.00"]
+
+
+def test_a_run_of_the_baseline_alone_prints_no_ratios(tmp_path, capsys):
+    alone = _run(tmp_path / "a.json", [3], [_roll("original", 3, 12)], configs="original")
+
+    assert bench.main(["--from-json", alone]) == 0
+
+    out = capsys.readouterr().out
+    assert "    3  original" in out
+    assert "ratio" not in out

@@ -187,3 +187,80 @@ def test_another_process_reuses_the_cached_build(rolling_restart):
         check=True,
     )
     assert result.stdout.strip() == str(rolling_restart)
+
+
+# -- a fixture built on the stand-in for the original layer -------------------
+
+ORIGINAL = "rolling-restart-original"
+ORIGINAL_STAND_IN = charmbuild.STAND_INS / "coordinator-original"
+ORIGINAL_HOOKS = [
+    "hooks/coordinator-relation-changed",
+    "hooks/coordinator-relation-departed",
+    "hooks/leader-elected",
+    "hooks/leader-settings-changed",
+]
+
+
+@pytest.mark.charms(ORIGINAL)
+@pytest.mark.parametrize("rel", LAYER_FILES)
+def test_a_fixture_can_be_built_on_the_original_layer_stand_in(built_charms, rel):
+    charm = built_charms[ORIGINAL]
+    assert (charm / rel).read_bytes() == (ORIGINAL_STAND_IN / rel).read_bytes()
+    assert manifest(charm)[rel][0] == "layer:coordinator"
+
+
+@pytest.mark.charms(ORIGINAL)
+def test_the_original_layer_stand_in_ships_its_own_hooks_as_the_original_does(built_charms):
+    charm = built_charms[ORIGINAL]
+    own = sorted(
+        rel
+        for rel, (layer, _kind, _sig) in manifest(charm).items()
+        if rel.startswith("hooks/")
+        and not rel.startswith("hooks/relations/")
+        and layer == "layer:coordinator"
+    )
+    assert own == ORIGINAL_HOOKS
+    assert all(os.access(charm / rel, os.X_OK) for rel in own)
+
+
+@pytest.mark.charms(ORIGINAL)
+def test_the_original_layer_stand_in_takes_the_original_options(built_charms):
+    built = load_yaml(built_charms[ORIGINAL] / "layer.yaml")["options"]["coordinator"]
+    assert built == {"class": "charms.coordinator.SimpleCoordinator", "log_level": "debug"}
+
+
+@pytest.mark.charms(ORIGINAL)
+def test_build_instructions_stay_out_of_the_built_charm(built_charms):
+    assert not (built_charms[ORIGINAL] / charmbuild.BUILD_FILE).exists()
+
+
+def test_editing_a_stand_in_changes_only_the_cache_keys_of_charms_built_on_it(
+    tmp_path, monkeypatch
+):
+    stand_ins = tmp_path / "layers"
+    shutil.copytree(charmbuild.STAND_INS, stand_ins)
+    monkeypatch.setattr(charmbuild, "STAND_INS", stand_ins)
+
+    def key(name):
+        source = charmbuild.FIXTURES / name
+        return charmbuild._cache_key(source, charmbuild._layers_for(source))
+
+    before = {name: key(name) for name in ("rolling-restart", ORIGINAL)}
+    lib = stand_ins / "coordinator-original" / "lib" / "charms" / "coordinator.py"
+    lib.write_text(lib.read_text() + "\n# edited\n")
+    after = {name: key(name) for name in ("rolling-restart", ORIGINAL)}
+
+    assert after["rolling-restart"] == before["rolling-restart"]
+    assert after[ORIGINAL] != before[ORIGINAL]
+    assert before[ORIGINAL] != before["rolling-restart"]
+
+
+@pytest.mark.parametrize("target", ["../../lib", "missing", "basic/lib"])
+def test_a_substitute_that_is_not_a_stand_in_layer_is_refused(tmp_path, target):
+    charm = tmp_path / "charm"
+    shutil.copytree(charmbuild.FIXTURES / ORIGINAL, charm)
+    (charm / charmbuild.BUILD_FILE).write_text(
+        yaml.safe_dump({"substitute": {"coordinator": target}})
+    )
+    with pytest.raises(charmbuild.CharmBuildError, match="not a stand-in layer folder"):
+        charmbuild._layers_for(charm)

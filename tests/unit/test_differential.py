@@ -2,11 +2,16 @@
 
 Issue 4: "a differential test shows the optimised and unoptimised coordinators
 grant in the same order on the same schedules". Side A runs the layer's
-protocol, which reads only what can have changed; side B runs charmhelpers'
-BaseCoordinator protocol unmodified (``protocol: charmhelpers``), which reads
-every unit in every hook. Both use ``charmhelpers.coordinator.Serial``'s
-policy; or A uses the layer's default ``SimpleCoordinator`` on one lock, where
-the two policies agree.
+protocol, which reads only what can have changed; side B runs the original
+layer:coordinator's protocol, which is charmhelpers' BaseCoordinator protocol
+unmodified and reads every unit in every hook: the test-only stand-in
+``tests/layers/coordinator-original`` (its ``charms.coordinator`` and reactive
+module, loaded in place of the layer's for B's hooks). Both use
+``charmhelpers.coordinator.Serial``'s policy; or A uses the layer's default
+``SimpleCoordinator`` on one lock, where the two policies agree, against B
+on Serial or on the original layer's default ``SimpleCoordinator``. That one
+also grants at the end of every hook, so there the orders must be the same
+without the hand-over exception below.
 
 A seeded driver runs the two FakeModels in lockstep, both with Juju's cache
 of peer settings (``peer_cache=True``, see FakeModel): one
@@ -50,7 +55,9 @@ Asserted on every schedule, for each side:
   (``test_same_hook_hand_over_can_change_the_order``).
 """
 
+import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import os
 import random
@@ -59,24 +66,74 @@ import tempfile
 import time
 import types
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from charmhelpers.coordinator import Serial
 from charmhelpers.core import hookenv
 
-from conftest import RELATION_ID, FakeModel
+from conftest import RELATION_ID, ROOT, FakeModel, Hook, unit_flags
 
 SERIAL = "charmhelpers.coordinator.Serial"
 LAYER_SERIAL = {"class": SERIAL}
 LAYER_SIMPLE = {}  # the layer's default class, SimpleCoordinator
-CHARMHELPERS_SERIAL = {"class": SERIAL, "protocol": "charmhelpers"}
+ORIGINAL_SERIAL = {"class": SERIAL}  # side B: the original layer with Serial's policy
+ORIGINAL_SIMPLE = {}  # side B: the original layer's default class, its SimpleCoordinator
 TWO_LOCKS = ("restart", "backup")
+
+ORIGINAL_LAYER = ROOT / "tests" / "layers" / "coordinator-original"
 
 GRANTED = "coordinator.granted.{}"
 LSC = "leader-settings-changed"
 CHANGED = "coordinator-relation-changed"
 MAX_STEPS = 1000
 P_IDLE = 0.05  # chance that a step is update-status on a unit with nothing due
+
+
+class _OriginalLibrary(importlib.abc.MetaPathFinder):
+    """Finds ``charms.coordinator`` in the original-protocol stand-in's lib/."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "charms.coordinator":
+            return None
+        source = ORIGINAL_LAYER / "lib" / "charms" / "coordinator.py"
+        return importlib.util.spec_from_file_location(fullname, source)
+
+
+class OriginalLayerHook(Hook):
+    """A hook of a charm built on the stand-in for the original layer:coordinator.
+
+    The harness's hook with the stand-in's ``charms.coordinator`` and reactive
+    module in place of the layer's: every ``import charms.coordinator`` while
+    the hook runs finds the stand-in (the harness drops the module from
+    ``sys.modules`` at the start of every hook, as a new process would).
+    """
+
+    _finder = _OriginalLibrary()
+
+    def __enter__(self):
+        sys.meta_path.insert(0, self._finder)
+        harness = sys.modules[Hook.__module__]
+        reactive = ORIGINAL_LAYER / "reactive" / "coordinator.py"
+        try:
+            with mock.patch.object(harness, "REACTIVE_MODULE", reactive):
+                return super().__enter__()
+        except BaseException:
+            sys.meta_path.remove(self._finder)
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            return super().__exit__(exc_type, exc, tb)
+        finally:
+            sys.meta_path.remove(self._finder)
+
+
+class OriginalLayerModel(FakeModel):
+    """A FakeModel whose units run the original-protocol stand-in layer."""
+
+    def hook(self, unit, name="update-status", remote=None, departing=None):
+        return OriginalLayerHook(self, unit, name, remote, departing=departing)
 
 
 class Want:
@@ -219,14 +276,17 @@ def holders_by_lock(grants):
 class Lockstep:
     """Sides A and B of one schedule, run hook by hook on the same units and leader."""
 
-    def __init__(self, base, name, units, leader, options_a, options_b=CHARMHELPERS_SERIAL):
+    def __init__(self, base, name, units, leader, options_a, options_b=ORIGINAL_SERIAL):
         self.units = units
         self.leader = leader
         self.sides = []
-        for label, options in (("A", options_a), ("B", options_b)):
+        for label, options, kind in (
+            ("A", options_a, FakeModel),
+            ("B", options_b, OriginalLayerModel),
+        ):
             path = base / f"{name}-{label}"
             path.mkdir()
-            model = FakeModel(path, units=units, leader=leader, peer_cache=True)
+            model = kind(path, units=units, leader=leader, peer_cache=True)
             model.options.update(options)
             self.sides.append(Side(label, model))
         self.a, self.b = self.sides
@@ -272,11 +332,11 @@ class Lockstep:
         pytest.fail(f"not quiescent after {MAX_STEPS} steps")
 
 
-def run_schedule(seed, base, options_a, locks):
+def run_schedule(seed, base, options_a, locks, options_b=ORIGINAL_SERIAL):
     """Run the schedule drawn from ``seed`` on A and B in lockstep; return the Lockstep."""
     rng = random.Random(seed)
     units = [f"app/{n}" for n in range(rng.randint(2, 6))]
-    run = Lockstep(base, str(seed), units, rng.choice(units), options_a)
+    run = Lockstep(base, str(seed), units, rng.choice(units), options_a, options_b)
     budget = rng.randint(2, 5)  # requests
     p_request = rng.uniform(0.1, 0.9)  # while hooks are due: a trickle of requests, or a burst
     for _ in range(MAX_STEPS):
@@ -394,6 +454,51 @@ def test_peer_cache_drops_a_departed_unit(model):
 
     assert hook.result == "second"
     assert "app/2" not in model.cache["app/0"]
+
+
+# -- side B is the original layer's protocol ------------------------------------
+
+
+def acquire_in_original(lock):
+    def handler():
+        import charms.coordinator
+
+        got = charms.coordinator.acquire(lock)
+        return charms.coordinator.__file__, charms.coordinator.coordinator, got
+
+    return handler
+
+
+def test_side_b_hooks_run_the_stand_in_for_the_original_layer(base):
+    model = OriginalLayerModel(base, units=["app/0", "app/1"], leader="app/0")
+    model.options.update(ORIGINAL_SERIAL)
+
+    hook = model.run("app/0", "config-changed", acquire_in_original("restart"))
+
+    path, coordinator, granted = hook.result
+    assert path == str(ORIGINAL_LAYER / "lib" / "charms" / "coordinator.py")
+    assert type(coordinator) is Serial  # charmhelpers' class, unwrapped
+    assert granted
+    # The original's protocol: released at the end of the hook by deleting the
+    # request; the grant stays in leader settings until the leader's next hook,
+    # and the granted flag in unitdata until this unit's next hook starts.
+    assert model.requests_of("app/0") == {}
+    assert list(model.grants()["app/0"]) == ["restart"]
+    assert "coordinator.granted.restart" in unit_flags(model, "app/0")
+
+
+def test_side_a_hooks_run_the_layer_after_a_side_b_hook(base):
+    (base / "a").mkdir()
+    (base / "b").mkdir()
+    layer = FakeModel(base / "a", units=["app/0"], leader="app/0")
+    original = OriginalLayerModel(base / "b", units=["app/0"], leader="app/0")
+    original.run("app/0", "config-changed", acquire_in_original("restart"))
+
+    hook = layer.run("app/0", "config-changed", acquire_in_original("restart"))
+
+    assert hook.result[0] == str(ROOT / "lib" / "charms" / "coordinator.py")
+    # The layer clears the granted flag at the end of the hook.
+    assert "coordinator.granted.restart" not in unit_flags(layer, "app/0")
 
 
 # -- scripted schedules ---------------------------------------------------------
@@ -517,13 +622,13 @@ def test_the_checks_catch_a_policy_that_breaks_them(base, monkeypatch, policy, s
 # -- seeded schedules -------------------------------------------------------------
 
 
-def run_seeds(seeds, base, options_a, locks):
+def run_seeds(seeds, base, options_a, locks, options_b=ORIGINAL_SERIAL):
     """Run and check every seed; return counts that show what the schedules exercised."""
     start = time.perf_counter()
     seen = {"steps": 0, "choices": 0, "hand-overs": 0, "orders differ": []}
     for seed in seeds:
         try:
-            run = run_schedule(seed, base, options_a, locks)
+            run = run_schedule(seed, base, options_a, locks, options_b)
             a, b = run.sides
             left = list(a.wants.values()) + list(b.wants.values())
             assert not left, f"wants left: {left}"
@@ -554,3 +659,14 @@ def test_layer_simple_grants_one_lock_in_charmhelpers_order(base):
 
     assert seen["choices"] > 10
     assert seen["hand-overs"] > 0
+
+
+def test_layer_simple_grants_one_lock_in_the_original_layers_default_order(base):
+    # The original layer's own SimpleCoordinator also grants at the end of
+    # every hook, so its leader hands a released lock on in the same hook, as
+    # the layer's does: the orders are the same, hand-overs included.
+    seen = run_seeds(range(1000, 1040), base, LAYER_SIMPLE, ("restart",), ORIGINAL_SIMPLE)
+
+    assert seen["choices"] > 10
+    assert seen["hand-overs"] > 0
+    assert seen["orders differ"] == []
