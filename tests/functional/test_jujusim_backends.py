@@ -15,7 +15,7 @@ from jujusim import (
     guarded_intervals,
     run_scenario,
 )
-from jujusim.testing import fixture_charm, scripted_charm
+from jujusim.testing import basic_layer_charm, fixture_charm, scripted_charm
 
 BUSY_PLAN = """
 def config_changed(h):
@@ -70,6 +70,57 @@ def test_exec_and_fork_backends_give_identical_traces_for_a_reactive_charm(tmp_p
     assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
     assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
     assert all("peer.restarted" in f for f in exec_run[1].values())
+
+
+def run_basic_layer(tmp_path, backend):
+    charm = basic_layer_charm(tmp_path / ("charm-" + backend))
+    with Simulation(
+        charm, units=3, seed=11, backend=backend, workdir=str(tmp_path / ("work-" + backend))
+    ) as sim:
+        sim.run_until_quiet()
+        sim.set_config(generation=1)
+        sim.run_until_quiet()
+        flags = {u: sim.flags(u) for u in sim.units}
+        return keys(sim), flags, sim.leader_settings(), sim.relation_data()
+
+
+def test_exec_and_fork_backends_give_identical_traces_for_a_charm_built_on_layer_basic(tmp_path):
+    exec_run = run_basic_layer(tmp_path, "exec")
+    fork_run = run_basic_layer(tmp_path, "fork")
+    assert exec_run[0][0] == fork_run[0][0]  # hook sequence
+    assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
+    assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
+    assert all("peer.restarted" in f for f in exec_run[1].values())
+
+
+REGISTRATIONS_HANDLER = """
+from charmhelpers.core import hookenv
+from charms.reactive import hook
+
+
+@hook("install")
+def log_registrations():
+    names = [getattr(cb, "__qualname__", repr(cb)) for cb, _, _ in hookenv._atexit]
+    hookenv.log("atexit: " + " ".join(names))
+"""
+
+
+def registered_at_install(tmp_path, backend):
+    charm = basic_layer_charm(tmp_path / ("charm-" + backend))
+    with open(os.path.join(charm, "reactive", "registrations.py"), "w") as f:
+        f.write(REGISTRATIONS_HANDLER)
+    with Simulation(charm, units=1, backend=backend, workdir=str(tmp_path / backend)) as sim:
+        sim.run_until_quiet()
+        return [r.message for r in sim.logs if r.message.startswith("atexit: ")]
+
+
+def test_a_forked_hook_registers_its_callbacks_in_the_order_of_an_executed_one(tmp_path):
+    exec_names = registered_at_install(tmp_path, "exec")
+    fork_names = registered_at_install(tmp_path, "fork")
+    assert fork_names == exec_names
+    # layer:basic's template registers clear_config_states before it imports
+    # charms.reactive, so it comes first and runs last.
+    assert exec_names[0].split()[1] == "clear_config_states"
 
 
 ISOLATION_PLAN = """

@@ -148,6 +148,11 @@ Simplified or not simulated (say so in the README):
   pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
   shipping its own copies in a venv gets the zygote's); `charms.__path__` is
   recomputed from sys.path so the charm's lib/charms/ is found as in exec.
+  The start and end callbacks (hookenv.atstart/atexit) that importing
+  charms.reactive registers are taken out of a forked hook and registered
+  again when the hook first imports charms.reactive, so a hook template that
+  registers its own callbacks before that import (layer:basic's) gets them
+  in the same order as under exec.
   Only argv-list subprocess calls of a hook tool are routed in-process;
   shell=True, os.system and other programs spawn real processes, which
   reach the same shims on PATH.
