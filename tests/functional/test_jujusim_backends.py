@@ -142,6 +142,26 @@ def test_nothing_leaks_from_one_hook_process_to_the_next(tmp_path, backend):
         assert [r.message for r in sim.logs if r.hook == "start"] == ["env=None module=False"]
 
 
+OUTPUT_PLAN = """
+import sys
+def any_hook(h):
+    print('stdout of %s' % h.name, flush=True)
+    print('stderr of %s' % h.name, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["exec", "fork"])
+def test_each_hook_record_holds_that_hooks_output_only(tmp_path, backend):
+    charm = scripted_charm(tmp_path / "charm", OUTPUT_PLAN)
+    with Simulation(charm, units=2, seed=3, backend=backend, workdir=str(tmp_path / "w")) as sim:
+        sim.run_until_quiet()
+        ends = [r for r in sim.trace if r.unit == "scripted/1" and r.event != "begin"]
+    assert len(ends) >= 3
+    for record in ends[1:3]:  # the 2nd and 3rd hooks: after the first one's output
+        assert record.output == "stdout of %s\nstderr of %s\n" % (record.hook, record.hook)
+    assert all(r.output.count("stdout of ") == 1 for r in ends)
+
+
 QUIRKS_PLAN = """
 def install(h):
     from charmhelpers.core import host, hookenv

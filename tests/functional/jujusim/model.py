@@ -203,6 +203,7 @@ class HookRecord:
     time: float
     exit_code: Optional[int] = None
     context_id: str = ""
+    # commit/fail: what this hook's process wrote to stdout and stderr.
     output: str = ""
     # begin: whether the unit was the model's leader as the hook began.
     leader: Optional[bool] = None

@@ -170,7 +170,9 @@ def _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names, deferred=())
         os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # Append, as the exec backend does: the simulator reads this hook's output
+    # from the size the file had when the hook began.
+    out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(devnull)
