@@ -138,7 +138,9 @@ Simplified or not simulated (say so in the README):
   next hook that calls tool NAME, at that call, before it takes effect.
 - Side channels for checkers: `trace` (HookRecord: begin with `leader`, the
   unit's leadership as it began; commit/fail with `cpu`, the hook process's
-  CPU seconds from wait4, real not simulated), `tool_calls`, `logs`,
+  CPU seconds from wait4, real not simulated, and `output`, what the hook
+  printed), `tool_calls` (ToolCallRecord: argv, the settings input read,
+  rc, stdout, stderr), `logs`,
   `status_history`, `journal`, `leader_history` [(time, leader or None)],
   `renewal_lost_history` [(time, unit, len(leader_history) then)]: when a
   leader's agent lost the ability to renew (an honoured expiry), and
