@@ -46,6 +46,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, List, Optional, Tuple
@@ -382,8 +383,8 @@ def reference_header(charms, backend, jobs, elapsed, note) -> List[str]:
         % ", ".join(sorted(os.path.basename(p) for p in set(charms.values()))),
         "# Backend %s, %d jobs, %.0f s." % (backend, jobs, elapsed),
     ]
-    for line in (note or "").splitlines():
-        lines.append("# %s" % line)
+    for paragraph in (note or "").splitlines():
+        lines.extend("# %s" % line for line in textwrap.wrap(paragraph, 90))
     return lines
 
 
