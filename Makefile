@@ -13,7 +13,7 @@ TOX_ARGS ?=
 UNITS ?= 5
 SEED ?= 1
 
-.PHONY: test lint unit functional demo bench fuzz clean
+.PHONY: test lint unit functional demo bench fuzz digests check-digests clean
 
 test: $(TOX)
 	$(TOX) run -e lint,unit,functional $(TOX_ARGS)
@@ -41,6 +41,27 @@ FUZZ_DIR ?= .cache/fuzz
 
 fuzz: $(TOX)
 	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED) --slices $(FUZZ_DIR)
+
+# Trace digests (tests/functional/digest.py): one hash per simulated run of
+# everything it did (hooks, tool calls with their answers, journal, final model
+# and flags), to prove a refactor keeps behaviour. `make digests` records the
+# campaign seeds DIGEST_SEEDS and the bench's layer rolls at DIGEST_BENCH units
+# in DIGESTS (about 25 minutes with 2 jobs; DIGEST_NOTE says why in its
+# header); `make check-digests` recomputes every run listed there and fails on
+# any difference. To see why a run differs: `tox run -e digest -- --dump
+# seed-17 > ref.txt` on the reference's commit, then `-- --diff ref.txt seed-17`.
+DIGESTS ?= tests/functional/digests/reference.txt
+DIGEST_SEEDS ?= 1-500
+DIGEST_BENCH ?= 3,10
+DIGEST_JOBS ?= 2
+DIGEST_NOTE ?=
+
+digests: $(TOX)
+	$(TOX) run -e digest -- --record $(DIGESTS) --seeds $(DIGEST_SEEDS) \
+		--bench $(DIGEST_BENCH) --jobs $(DIGEST_JOBS) --note "$(DIGEST_NOTE)"
+
+check-digests: $(TOX)
+	$(TOX) run -e digest -- --check $(DIGESTS) --jobs $(DIGEST_JOBS)
 
 $(TOX): tests/requirements-tox.txt
 	$(PYTHON) -m venv $(VENV)

@@ -93,11 +93,15 @@ def _budget(units):
     return 50 * units * units + 2000
 
 
-def measure_roll(config, fixture, units, seed):
-    """Deploy, then roll once; return the roll's figures (a JSON-able dict)."""
+def measure_roll(config, fixture, units, seed, backend="fork", inspect=None):
+    """Deploy, then roll once; return the roll's figures (a JSON-able dict).
+
+    `inspect(sim)`, if given, is called once the roll's checks have passed,
+    before the simulation closes; its result is the figures' "inspected".
+    """
     charm = str(charmbuild.build_charm(fixture))
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        with Simulation(charm, units=units, seed=seed, backend="fork", workdir=workdir) as sim:
+        with Simulation(charm, units=units, seed=seed, backend=backend, workdir=workdir) as sim:
             deploy_hooks = check_quiesced(sim, max_hooks=_budget(units))
             since, first_hook, first_call = sim.now, len(sim.trace), len(sim.tool_calls)
             started = time.perf_counter()
@@ -122,7 +126,7 @@ def measure_roll(config, fixture, units, seed):
                 role = "leader" if r.leader else "non-leader"
                 by_role[role].append(coord_per_hook[r.context_id])
                 by_hook[(role, _hook_kind(r.hook))].append(coord_per_hook[r.context_id])
-            return {
+            figures = {
                 "config": config,
                 "units": units,
                 "seed": seed,
@@ -138,6 +142,9 @@ def measure_roll(config, fixture, units, seed):
                 "simulated_seconds": last - since,
                 "peak": peak,
             }
+            if inspect is not None:
+                figures["inspected"] = inspect(sim)
+            return figures
 
 
 def _granted_flags_at_rest(sim, config):

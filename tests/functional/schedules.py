@@ -179,7 +179,9 @@ def _app(fixture):
 class ScheduleRun:
     """One schedule against one simulation; collects what the checks need."""
 
-    def __init__(self, schedule: Schedule, charms: Dict[str, str], workdir: str):
+    def __init__(
+        self, schedule: Schedule, charms: Dict[str, str], workdir: str, backend: str = "fork"
+    ):
         self.s = schedule
         self.charm = charms[schedule.fixture]
         self.allowed, self.extra_config = {**FIXTURES, **CONTROLS}[schedule.fixture]
@@ -187,7 +189,7 @@ class ScheduleRun:
             self.charm,
             units=schedule.units,
             seed=schedule.seed,
-            backend="fork",
+            backend=backend,
             workdir=workdir,
             update_status=schedule.update_status,
             clock_skew=schedule.clock_skew,

@@ -15,7 +15,7 @@ from jujusim import (
     guarded_intervals,
     run_scenario,
 )
-from jujusim.testing import fixture_charm, scripted_charm
+from jujusim.testing import basic_layer_charm, fixture_charm, scripted_charm
 
 BUSY_PLAN = """
 def config_changed(h):
@@ -72,6 +72,57 @@ def test_exec_and_fork_backends_give_identical_traces_for_a_reactive_charm(tmp_p
     assert all("peer.restarted" in f for f in exec_run[1].values())
 
 
+def run_basic_layer(tmp_path, backend):
+    charm = basic_layer_charm(tmp_path / ("charm-" + backend))
+    with Simulation(
+        charm, units=3, seed=11, backend=backend, workdir=str(tmp_path / ("work-" + backend))
+    ) as sim:
+        sim.run_until_quiet()
+        sim.set_config(generation=1)
+        sim.run_until_quiet()
+        flags = {u: sim.flags(u) for u in sim.units}
+        return keys(sim), flags, sim.leader_settings(), sim.relation_data()
+
+
+def test_exec_and_fork_backends_give_identical_traces_for_a_charm_built_on_layer_basic(tmp_path):
+    exec_run = run_basic_layer(tmp_path, "exec")
+    fork_run = run_basic_layer(tmp_path, "fork")
+    assert exec_run[0][0] == fork_run[0][0]  # hook sequence
+    assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
+    assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
+    assert all("peer.restarted" in f for f in exec_run[1].values())
+
+
+REGISTRATIONS_HANDLER = """
+from charmhelpers.core import hookenv
+from charms.reactive import hook
+
+
+@hook("install")
+def log_registrations():
+    names = [getattr(cb, "__qualname__", repr(cb)) for cb, _, _ in hookenv._atexit]
+    hookenv.log("atexit: " + " ".join(names))
+"""
+
+
+def registered_at_install(tmp_path, backend):
+    charm = basic_layer_charm(tmp_path / ("charm-" + backend))
+    with open(os.path.join(charm, "reactive", "registrations.py"), "w") as f:
+        f.write(REGISTRATIONS_HANDLER)
+    with Simulation(charm, units=1, backend=backend, workdir=str(tmp_path / backend)) as sim:
+        sim.run_until_quiet()
+        return [r.message for r in sim.logs if r.message.startswith("atexit: ")]
+
+
+def test_a_forked_hook_registers_its_callbacks_in_the_order_of_an_executed_one(tmp_path):
+    exec_names = registered_at_install(tmp_path, "exec")
+    fork_names = registered_at_install(tmp_path, "fork")
+    assert fork_names == exec_names
+    # layer:basic's template registers clear_config_states before it imports
+    # charms.reactive, so it comes first and runs last.
+    assert exec_names[0].split()[1] == "clear_config_states"
+
+
 ISOLATION_PLAN = """
 import json, os
 def install(h):
@@ -89,6 +140,26 @@ def test_nothing_leaks_from_one_hook_process_to_the_next(tmp_path, backend):
     with Simulation(charm, units=1, backend=backend, workdir=str(tmp_path / "w")) as sim:
         sim.run_until_quiet()
         assert [r.message for r in sim.logs if r.hook == "start"] == ["env=None module=False"]
+
+
+OUTPUT_PLAN = """
+import sys
+def any_hook(h):
+    print('stdout of %s' % h.name, flush=True)
+    print('stderr of %s' % h.name, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["exec", "fork"])
+def test_each_hook_record_holds_that_hooks_output_only(tmp_path, backend):
+    charm = scripted_charm(tmp_path / "charm", OUTPUT_PLAN)
+    with Simulation(charm, units=2, seed=3, backend=backend, workdir=str(tmp_path / "w")) as sim:
+        sim.run_until_quiet()
+        ends = [r for r in sim.trace if r.unit == "scripted/1" and r.event != "begin"]
+    assert len(ends) >= 3
+    for record in ends[1:3]:  # the 2nd and 3rd hooks: after the first one's output
+        assert record.output == "stdout of %s\nstderr of %s\n" % (record.hook, record.hook)
+    assert all(r.output.count("stdout of ") == 1 for r in ends)
 
 
 QUIRKS_PLAN = """

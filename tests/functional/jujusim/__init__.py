@@ -138,7 +138,9 @@ Simplified or not simulated (say so in the README):
   next hook that calls tool NAME, at that call, before it takes effect.
 - Side channels for checkers: `trace` (HookRecord: begin with `leader`, the
   unit's leadership as it began; commit/fail with `cpu`, the hook process's
-  CPU seconds from wait4, real not simulated), `tool_calls`, `logs`,
+  CPU seconds from wait4, real not simulated, and `output`, what the hook
+  printed), `tool_calls` (ToolCallRecord: argv, the settings input read,
+  rc, stdout, stderr), `logs`,
   `status_history`, `journal`, `leader_history` [(time, leader or None)],
   `renewal_lost_history` [(time, unit, len(leader_history) then)]: when a
   leader's agent lost the ability to renew (an honoured expiry), and
@@ -148,6 +150,11 @@ Simplified or not simulated (say so in the README):
   pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
   shipping its own copies in a venv gets the zygote's); `charms.__path__` is
   recomputed from sys.path so the charm's lib/charms/ is found as in exec.
+  The start and end callbacks (hookenv.atstart/atexit) that importing
+  charms.reactive registers are taken out of a forked hook and registered
+  again when the hook first imports charms.reactive, so a hook template that
+  registers its own callbacks before that import (layer:basic's) gets them
+  in the same order as under exec.
   Only argv-list subprocess calls of a hook tool are routed in-process;
   shell=True, os.system and other programs spawn real processes, which
   reach the same shims on PATH.

@@ -203,6 +203,7 @@ class HookRecord:
     time: float
     exit_code: Optional[int] = None
     context_id: str = ""
+    # commit/fail: what this hook's process wrote to stdout and stderr.
     output: str = ""
     # begin: whether the unit was the model's leader as the hook began.
     leader: Optional[bool] = None
@@ -224,12 +225,22 @@ class HookRecord:
 
 @dataclass(frozen=True)
 class ToolCallRecord:
+    """One hook-tool call and its answer (rc -9: the hook was killed at this call).
+
+    `stdin` is the settings input the tool read: its stdin for ``--file -``,
+    the file's content for ``--file PATH`` (b"" otherwise); `stdout` and
+    `stderr` are what the tool answered.
+    """
+
     unit: str
     hook: str
     context_id: str
     argv: tuple
     rc: int
     time: float
+    stdin: bytes = b""
+    stdout: bytes = b""
+    stderr: bytes = b""
 
     def key(self):
         """The part that must match across runs: a --file path (a random temp

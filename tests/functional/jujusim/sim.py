@@ -666,9 +666,12 @@ class Simulation(object):
         if self._fault_before(hook, argv):
             self._kill(hook, conn, argv)
             return
+        given = _settings_input(hook.ctx.cwd, argv, fields[2])
         rc, out, err = run_tool(hook.ctx, argv, fields[2])
         self.tool_calls.append(
-            ToolCallRecord(hook.unit, hook.spec.name, hook.ctx.context_id, argv, rc, self.now)
+            ToolCallRecord(
+                hook.unit, hook.spec.name, hook.ctx.context_id, argv, rc, self.now, given, out, err
+            )
         )
         if argv[:2] == ("sim-journal", "end") and rc == 0 and self._fault_after_end(hook, argv):
             self._kill_process(hook, conn)
@@ -1344,6 +1347,25 @@ class Simulation(object):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _settings_input(cwd: str, argv: tuple, stdin: bytes) -> bytes:
+    """What a tool call reads as settings: stdin for ``--file -``, else the named file."""
+    path = None
+    for i, arg in enumerate(argv[1:], 1):
+        if arg == "--file" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--file="):
+            path = arg[len("--file=") :]
+    if path is None:
+        return b""
+    if path == "-":
+        return stdin
+    try:
+        with open(os.path.join(cwd, path), "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 # ----------------------------------------------------------------------

@@ -9,6 +9,10 @@ import textwrap
 FIXTURES = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jujusim_fixtures"
 )
+# The test stand-ins for layer:basic and layer:options (tests/layers/).
+STAND_IN_LAYERS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "layers"
+)
 
 
 def fixture_charm(name: str) -> str:
@@ -27,6 +31,36 @@ def scripted_charm(dest: str, plan: str = "", remove_hooks=()) -> str:
         f.write(textwrap.dedent(plan))
     for hook in remove_hooks:
         os.unlink(os.path.join(dest, "hooks", hook))
+    return dest
+
+
+def basic_layer_charm(dest: str, source: str = "reactive-peer") -> str:
+    """Copy a fixture charm to dest with its hooks rendered from layer:basic's template.
+
+    Does what ``charm build`` does with the stand-in base layers of
+    ``tests/layers/`` for these files: every hook of the fixture becomes the
+    stand-in's ``hooks/hook.template`` (which registers the ``config.*`` flag
+    callbacks before it imports charms.reactive, as layer:basic's does) and
+    the stand-ins' ``lib/charms/layer/`` modules are added to the charm's
+    ``lib/``. The charm's own handlers stay as they are.
+    """
+    dest = os.fspath(dest)
+    shutil.copytree(fixture_charm(source), dest)
+    with open(os.path.join(STAND_IN_LAYERS, "basic", "hooks", "hook.template")) as f:
+        template = f.read()
+    hooks = os.path.join(dest, "hooks")
+    for name in sorted(os.listdir(hooks)):
+        path = os.path.join(hooks, name)
+        with open(path, "w") as f:
+            f.write(template)
+        os.chmod(path, 0o755)
+    layer_lib = os.path.join(dest, "lib", "charms", "layer")
+    os.makedirs(layer_lib, exist_ok=True)
+    for layer in ("basic", "options"):
+        src = os.path.join(STAND_IN_LAYERS, layer, "lib", "charms", "layer")
+        for name in sorted(os.listdir(src)):
+            if name.endswith(".py"):
+                shutil.copy(os.path.join(src, name), os.path.join(layer_lib, name))
     return dest
 
 

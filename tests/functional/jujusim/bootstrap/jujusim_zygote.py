@@ -14,6 +14,19 @@ and reports every child's end as {"op": "exit", "pid": P, "rc": RC}
 Each hook runs in a fresh fork, so charmhelpers' and charms.reactive's
 module-level state, sys.modules, the environment and the cwd of one hook can
 never reach another.
+
+Import-time callbacks. Importing charms.reactive registers start and end
+callbacks with charmhelpers (``hookenv.atstart``/``hookenv.atexit``: its
+tracer, automatic flags, relation and endpoint start-up, trigger clean-up).
+charmhelpers runs start callbacks in registration order and end callbacks in
+reverse, so the order matters: layer:basic's hook template registers its
+``config.*`` flag callbacks *before* it imports charms.reactive. Here that
+import happened in the zygote, before any hook code. So a forked child
+starts with the hook-callback lists as a new interpreter has them (the
+registrations a pre-import made are taken out again), and the pre-imported
+package stays out of ``sys.modules`` until the hook first imports it; at
+that moment the package's modules come back and its registrations are
+appended, exactly where an executed hook's import would have made them.
 """
 
 import json
@@ -22,6 +35,7 @@ import select
 import signal
 import sys
 import traceback
+from importlib.machinery import ModuleSpec
 
 
 def _live_extend_path(package):
@@ -64,14 +78,101 @@ def _live_extend_path(package):
     module.__path__ = LivePath(base)
 
 
-def _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names):
+HOOKENV = "charmhelpers.core.hookenv"
+
+
+def _callback_lists():
+    """charmhelpers' lists of start and end callbacks ([] and [] before it is imported)."""
+    hookenv = sys.modules.get(HOOKENV)
+    if hookenv is None:
+        return [], []
+    return hookenv._atstart, hookenv._atexit
+
+
+class DeferredImport(object):
+    """A pre-imported package a forked hook sees as not imported yet.
+
+    `modules` are the package's modules the zygote loaded (name -> module);
+    `atstart` and `atexit` are the callbacks their import registered, in
+    order. `hide()` takes both out of the process; the hook's first import of
+    the package (this object is then a meta path finder and loader) puts the
+    modules back and registers the callbacks again, at that point of the hook.
+    """
+
+    def __init__(self, name, modules, atstart, atexit):
+        self.name = name
+        self.modules = modules
+        self.atstart = atstart
+        self.atexit = atexit
+        self.spec = modules[name].__spec__
+
+    def hide(self):
+        atstart, atexit = _callback_lists()
+        atstart[:] = [cb for cb in atstart if not any(cb is mine for mine in self.atstart)]
+        atexit[:] = [cb for cb in atexit if not any(cb is mine for mine in self.atexit)]
+        for name in self.modules:
+            sys.modules.pop(name, None)
+        parent, _, child = self.name.rpartition(".")
+        if parent and parent in sys.modules and hasattr(sys.modules[parent], child):
+            delattr(sys.modules[parent], child)
+        sys.meta_path.insert(0, self)
+
+    # -- importlib's finder and loader protocol --------------------------------------------
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        module = self.modules[fullname]
+        return ModuleSpec(fullname, self, is_package=hasattr(module, "__path__"))
+
+    def create_module(self, spec):
+        sys.meta_path.remove(self)
+        sys.modules.update(self.modules)
+        atstart, atexit = _callback_lists()
+        atstart.extend(self.atstart)
+        atexit.extend(self.atexit)
+        return self.modules[self.name]
+
+    def exec_module(self, module):
+        # The import system set __spec__ to this loader's spec; the module's
+        # own spec (origin, cached file) is the one its code was loaded with.
+        module.__spec__ = self.spec
+
+
+def preimport(names):
+    """Import `names` in order; return a DeferredImport for each that registered callbacks."""
+    deferred = []
+    for name in names:
+        before_modules = set(sys.modules)
+        before_start, before_exit = (list(x) for x in _callback_lists())
+        try:
+            __import__(name)
+        except Exception:
+            # A module the charm does not have is simply not pre-imported.
+            continue
+        atstart, atexit = _callback_lists()
+        new_start = [cb for cb in atstart if not any(cb is old for old in before_start)]
+        new_exit = [cb for cb in atexit if not any(cb is old for old in before_exit)]
+        if not new_start and not new_exit:
+            continue
+        modules = {
+            m: sys.modules[m]
+            for m in sorted(set(sys.modules) - before_modules)
+            if m == name or m.startswith(name + ".")
+        }
+        deferred.append(DeferredImport(name, modules, new_start, new_exit))
+    return deferred
+
+
+def _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names, deferred=()):
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for fd in (ctrl_fd, wake_r, wake_w):
         os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # Append, as the exec backend does: the simulator reads this hook's output
+    # from the size the file had when the hook began.
+    out = os.open(req["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(devnull)
@@ -94,6 +195,8 @@ def _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names):
     import jujusim_hookrt
 
     jujusim_hookrt.install_routing(tool_names, tools_dir)
+    for package in deferred:
+        package.hide()
     import runpy
 
     code = 0
@@ -128,12 +231,7 @@ def main():
     ctrl_fd = int(sys.argv[1])
     tools_dir = sys.argv[2]
     tool_names = sys.argv[3].split(",")
-    for name in sys.argv[4:]:
-        try:
-            __import__(name)
-        except Exception:
-            # A module the charm does not have is simply not pre-imported.
-            pass
+    deferred = preimport(sys.argv[4:])
     _live_extend_path("charms")
     import gc
 
@@ -203,7 +301,7 @@ def main():
                 pid = os.fork()
                 if pid == 0:
                     try:
-                        _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names)
+                        _run_child(req, ctrl_fd, wake_r, wake_w, tools_dir, tool_names, deferred)
                     finally:
                         os._exit(127)
                 children.add(pid)

@@ -3,7 +3,12 @@
 Test-only stand-in for ``layer:basic``'s ``charms.layer.basic`` (see
 ``tests/layers/README.md``). The hook template calls
 ``bootstrap_charm_deps()`` first, then registers ``init_config_states`` to run
-when the hook starts and ``clear_config_states`` to run when it ends.
+when the hook starts and ``clear_config_states`` to run when it ends, both
+before it imports charms.reactive (whose import registers callbacks of its
+own). As in the real layer, ``init_config_states`` registers
+``clear_config_states`` to run at the end of the hook once more, and
+``clear_config_states`` saves the unit's key/value store (unitdata) when it
+is done.
 
 Simplification: the real bootstrap installs apt packages and pip-installs the
 charm's ``wheelhouse/`` (into a virtualenv by default). This one installs
@@ -178,7 +183,10 @@ def init_config_states():
     """Set the ``config.*`` flags for this hook (see the module docstring).
 
     Compares each option with the value charmhelpers saved at the end of the
-    previous successful hook.
+    previous successful hook, then registers ``clear_config_states`` with
+    ``hookenv.atexit`` (the template has registered it already: it runs
+    twice at the end of a hook, as in the real layer, and the second run
+    finds nothing left to clear).
     """
     from charmhelpers.core import hookenv
     from charms.reactive import set_flag, toggle_flag
@@ -193,13 +201,20 @@ def init_config_states():
         toggle_flag(
             "config.default." + option, option in defaults and config[option] == defaults[option]
         )
+    hookenv.atexit(clear_config_states)
 
 
 def clear_config_states():
-    """Clear every ``config.*`` flag this layer sets, at the end of a hook."""
+    """Clear every ``config.*`` flag this layer sets, then save unitdata.
+
+    Runs at the end of a hook. Saving the key/value store here (charms.reactive
+    saves it again after the last end callback) is what the real layer does.
+    """
+    from charmhelpers.core import unitdata
     from charms.reactive import clear_flag, get_flags
 
     clear_flag("config.changed")
     for flag in get_flags():
         if flag.startswith(_CONFIG_FLAG_PREFIXES):
             clear_flag(flag)
+    unitdata.kv().flush()
