@@ -23,7 +23,6 @@ times say. Given a seed and deterministic charms, the run is deterministic.
 from __future__ import annotations
 
 import copy
-import heapq
 import os
 import random
 import select
@@ -42,6 +41,7 @@ from typing import Dict, List, Optional
 from . import agent, charmdir
 from .backends import BACKENDS, BOOTSTRAP_DIR, HookProcess
 from .context import HookContext
+from .leadership import Leadership
 from .model import (
     ActionState,
     CostModel,
@@ -59,16 +59,14 @@ from .model import (
     StatusRecord,
     ToolCallRecord,
     UnitState,
-    unit_sort_key,
 )
+from .scheduler import Scheduler
 from .tools import TOOLS, run_tool
 
 CLOCK_EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: simulated time 0 in hook processes
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FAULT_POINTS = ("journal-end", "next-tool-call", "first-tool-call")
 # Also accepted: "tool:<name>", the next call of that hook tool (e.g. "tool:relation-set").
-# Juju's promise to a unit that is-leader answered true (juju-semantics.md section 3).
-LEADERSHIP_GUARANTEE = 30.0
 
 
 class _ActiveHook(object):
@@ -170,31 +168,27 @@ class Simulation(object):
         self.logs: List[LogRecord] = []
         self.status_history: List[StatusRecord] = []
         self.journal: List[JournalEntry] = []
+
+        self._sched = Scheduler(self.model, self._rng, self.costs)
+        self._sched.on("wake", self._on_wake)
+        self._sched.on("tool", lambda payload: self._serve(*payload))
+        self._sched.on("exit", self._finish)
+        self._active: Dict[str, _ActiveHook] = self._sched.running
+        self._leadership = Leadership(self.model, self._sched)
         # (simulated time, leader or None) at each change of leader, and
         # (time, settings) at each change of the leader settings.
-        self.leader_history: List[tuple] = []
-        self.leader_settings_history: List[tuple] = []
+        self.leader_history: List[tuple] = self._leadership.history
+        self.leader_settings_history: List[tuple] = self._leadership.settings_history
         # (time, unit, len(leader_history) then) each time a leader's agent
         # lost the ability to renew its lease (an honoured expiry began).
-        self.renewal_lost_history: List[tuple] = []
-        self._leader_confirmed_at: Dict[str, float] = {}
-        self._lease_term = 0  # bumped at every change of leader
-
-        self._queue: list = []
-        self._seq = 0
-        self._work = Counter()
-        self._wake_pending = set()
-        self._active: Dict[str, _ActiveHook] = {}
+        self.renewal_lost_history: List[tuple] = self._leadership.renewal_lost_history
         self._by_ctx: Dict[str, _ActiveHook] = {}
         self._by_proc: Dict[int, _ActiveHook] = {}
         self._faults: Dict[str, tuple] = {}
         self._manifests: Dict[str, List[str]] = {}
         self._files_version: Dict[str, int] = {}  # charm version whose files a unit has
-        self._hooks_begun = 0
-        self._budget: Optional[int] = None
         self._next_action = 1
         self._closed = False
-        self.now = 0.0
 
         self._sockdir = tempfile.mkdtemp(prefix="jsim")
         self.socket_path = os.path.join(self._sockdir, "agent.socket")
@@ -212,9 +206,9 @@ class Simulation(object):
             self._backend.start()
             for _ in range(units):
                 self._create_unit()
-            self._set_leader(self._rng.choice(self.model.live_units()))
+            self._leadership.elect_first()
             for name in self.model.live_units():
-                self._wake(name)
+                self._sched.wake(name)
         except BaseException:
             self.close()
             raise
@@ -315,44 +309,12 @@ class Simulation(object):
         return name
 
     # ------------------------------------------------------------------
-    # Queue
-
-    def _push(self, when: float, kind: str, payload, category: str = "work"):
-        self._seq += 1
-        heapq.heappush(self._queue, (when, self._rng.random(), self._seq, kind, payload, category))
-        self._work[category] += 1
-
-    def _cost(self, base: float) -> float:
-        if base <= 0:
-            return 0.0
-        j = self.costs.jitter
-        return base * (1.0 + self._rng.uniform(-j, j)) if j else base
-
-    def _wake(self, name: str, when: Optional[float] = None):
-        unit = self.model.units.get(name)
-        if unit is None or not unit.alive or name in self._active or name in self._wake_pending:
-            return
-        self._wake_pending.add(name)
-        self._push(self.now if when is None else when, "wake", name)
-
-    def _wake_all(self, exclude: Optional[str] = None):
-        for name in sorted(self.model.units, key=unit_sort_key):
-            if name != exclude:
-                self._wake(name)
-
-    def _timer(self, delay: float, label: str, callback, category: str = "work"):
-        self._push(self.now + delay, "timer", (label, callback), category)
-
-    # ------------------------------------------------------------------
     # Running
 
-    def _quiet(self, retries: bool) -> bool:
-        if self._active:
-            return False
-        busy = sum(
-            n for cat, n in self._work.items() if cat == "work" or (cat == "retry" and retries)
-        )
-        return busy == 0
+    @property
+    def now(self) -> float:
+        """Simulated time, in seconds since the simulation began."""
+        return self._sched.now
 
     def run_until_quiet(self, max_hooks: int = 10000, retries: bool = True) -> int:
         """Run until no hook is due or running; return the number of hooks begun.
@@ -362,14 +324,7 @@ class Simulation(object):
         `HookLoopError` (naming the most repeated hooks) after `max_hooks`.
         """
         self._check_open()
-        start = self._hooks_begun
-        self._budget = start + max_hooks
-        try:
-            while not self._quiet(retries):
-                self._step()
-        finally:
-            self._budget = None
-        return self._hooks_begun - start
+        return self._sched.run_until_quiet(max_hooks, retries)
 
     def run_for(self, seconds: float, max_hooks: int = 100000) -> int:
         """Advance simulated time by `seconds`, running everything due (update-status too)."""
@@ -383,33 +338,7 @@ class Simulation(object):
         a unit is inside its guarded work.
         """
         self._check_open()
-        start = self._hooks_begun
-        self._budget = start + max_hooks
-        try:
-            while self._queue and self._queue[0][0] <= when:
-                self._step()
-        finally:
-            self._budget = None
-        self.now = max(self.now, when)
-        self.model.clock = self.now
-        return self._hooks_begun - start
-
-    def _step(self):
-        if not self._queue:
-            raise SimulationError("internal: hooks are running but nothing is queued")
-        when, _, _, kind, payload, category = heapq.heappop(self._queue)
-        self._work[category] -= 1
-        self.now = max(self.now, when)
-        self.model.clock = self.now
-        if kind == "wake":
-            self._wake_pending.discard(payload)
-            self._on_wake(payload)
-        elif kind == "tool":
-            self._serve(*payload)
-        elif kind == "exit":
-            self._finish(payload)
-        elif kind == "timer":
-            payload[1]()
+        return self._sched.run_until(when, max_hooks)
 
     def _on_wake(self, name: str):
         unit = self.model.units[name]
@@ -419,8 +348,8 @@ class Simulation(object):
         spec = agent.next_hook(self.model, unit, self.now)
         if spec is None:
             return
-        if self._budget is not None and self._hooks_begun >= self._budget:
-            self._wake(name)
+        if self._sched.budget_spent():
+            self._sched.wake(name)
             raise HookLoopError(self._loop_report())
         self._begin(unit, spec)
 
@@ -433,19 +362,18 @@ class Simulation(object):
         )
         return (
             "the model did not quiesce: hook budget exhausted at t=%.1fs after %d hooks; "
-            "most repeated recent hooks: %s" % (self.now, self._hooks_begun, top)
+            "most repeated recent hooks: %s" % (self.now, self._sched.hooks_begun, top)
         )
 
     # ------------------------------------------------------------------
     # Hook lifecycle
 
     def _begin(self, unit: UnitState, spec: HookSpec):
-        self._hooks_begun += 1
         ctx_id = "%s-%s-%d" % (unit.name, spec.name, self._rng.getrandbits(63))
         self._prepare_agent_state(unit, spec)
         ctx = HookContext(self, unit.name, spec, ctx_id, unit.charm_dir)
         hook = _ActiveHook(unit.name, spec, ctx, self.now)
-        self._active[unit.name] = hook
+        self._sched.begin_hook(unit.name, hook)
         self._by_ctx[ctx_id] = hook
         self.trace.append(
             HookRecord(
@@ -464,10 +392,10 @@ class Simulation(object):
         path = self._hook_path(unit, spec)
         if path is None:
             hook.rc = 0
-            hook.clock = self.now + self._cost(self.costs.hook_exit)
-            self._push(hook.clock, "exit", hook)
+            hook.clock = self.now + self._sched.cost(self.costs.hook_exit)
+            self._sched.push(hook.clock, "exit", hook)
             return
-        hook.clock = self.now + self._cost(self.costs.hook_startup)
+        hook.clock = self.now + self._sched.cost(self.costs.hook_startup)
         root = self._unit_root(unit.name)
         hook.out_path = os.path.join(root, "hook-output.log")
         hook.out_offset = os.path.getsize(hook.out_path) if os.path.exists(hook.out_path) else 0
@@ -501,7 +429,7 @@ class Simulation(object):
                     "egress-subnets": unit.address + "/32",
                 }
             )
-        self._wake_all(exclude=unit.name)
+        self._sched.wake_all(exclude=unit.name)
 
     def _prepare_agent_state(self, unit: UnitState, spec: HookSpec):
         """What the unit agent does as a hook starts: caches, charm files, action state."""
@@ -642,7 +570,9 @@ class Simulation(object):
             _reply(conn, 1, b"", ('ERROR context "%s" is not running\n' % ctx_id).encode())
             return
         hook.outstanding.append((conn, fields))
-        self._push(hook.clock + self._cost(self.costs.tool_call), "tool", (hook, conn, fields))
+        self._sched.push(
+            hook.clock + self._sched.cost(self.costs.tool_call), "tool", (hook, conn, fields)
+        )
 
     def _on_exit(self, proc: HookProcess, rc: int):
         hook = self._by_proc.pop(id(proc), None)
@@ -650,8 +580,8 @@ class Simulation(object):
             return
         hook.rc = rc
         hook.cpu = proc.cpu
-        hook.clock = max(hook.clock, self.now) + self._cost(self.costs.hook_exit)
-        self._push(hook.clock, "exit", hook)
+        hook.clock = max(hook.clock, self.now) + self._sched.cost(self.costs.hook_exit)
+        self._sched.push(hook.clock, "exit", hook)
 
     def _serve(self, hook: _ActiveHook, conn: socket.socket, fields: list):
         if hook.killed:
@@ -696,7 +626,7 @@ class Simulation(object):
 
     def _finish(self, hook: _ActiveHook):
         unit = self.model.units[hook.unit]
-        del self._active[hook.unit]
+        self._sched.end_hook(hook.unit)
         del self._by_ctx[hook.ctx.context_id]
         for conn, _ in hook.outstanding:
             conn.close()
@@ -733,7 +663,7 @@ class Simulation(object):
                 cpu=hook.cpu,
             )
         )
-        self._wake(unit.name)
+        self._sched.wake(unit.name)
 
     def _commit_writes(self, unit: UnitState, ctx: HookContext):
         for rid, changes in sorted(ctx.pending.items()):
@@ -765,7 +695,7 @@ class Simulation(object):
             return False
         record.data = new
         record.version += 1
-        self._wake_all(exclude=name)
+        self._sched.wake_all(exclude=name)
         return True
 
     def _commit(self, unit: UnitState, hook: _ActiveHook):
@@ -819,7 +749,9 @@ class Simulation(object):
         )
         unit.retry_at = self.now + delay
         name = unit.name
-        self._timer(delay, "retry %s" % name, lambda: self._wake(name), category="retry")
+        self._sched.timer(
+            delay, "retry %s" % name, lambda: self._sched.wake(name), category="retry"
+        )
 
     def _schedule_update_status(self, name: str):
         if not self.update_status:
@@ -832,9 +764,9 @@ class Simulation(object):
             unit = self.model.units.get(name)
             if unit is not None and unit.alive and not unit.dying:
                 unit.update_status_due = True
-                self._wake(name)
+                self._sched.wake(name)
 
-        self._timer(delay, "update-status %s" % name, due, category="periodic")
+        self._sched.timer(delay, "update-status %s" % name, due, category="periodic")
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -882,17 +814,7 @@ class Simulation(object):
         """
         self._check_open()
         _check_changes(changes)
-        new = dict(self.model.leader_settings)
-        for key, value in changes.items():
-            if value is None:
-                new.pop(key, None)
-            else:
-                new[key] = value
-        if new != self.model.leader_settings:
-            self.model.leader_settings = new
-            self.model.leader_settings_version += 1
-            self.leader_settings_history.append((self.now, dict(new)))
-            self._wake_all(exclude=self.model.leader)
+        self._leadership.write_settings(changes)
 
     def write_relation_settings(
         self, unit: str, changes: Dict[str, Optional[str]], relation: Optional[str] = None
@@ -964,13 +886,13 @@ class Simulation(object):
         if new != self.model.config:
             self.model.config = new
             self.model.config_version += 1
-            self._wake_all()
+            self._sched.wake_all()
 
     def add_unit(self) -> str:
         """Add a unit; it starts with install. Returns its name."""
         self._check_open()
         name = self._create_unit()
-        self._wake(name)
+        self._sched.wake(name)
         return name
 
     def remove_unit(self, name: str, force: bool = False):
@@ -1003,11 +925,10 @@ class Simulation(object):
             )
         unit.dying = True
         if self.model.leader == name:
-            self._set_leader(None)
-            self._schedule_election(exclude=name)
+            self._leadership.resign(name)
         if force:
             self._vanish(unit)
-        self._wake_all()
+        self._sched.wake_all()
 
     def _vanish(self, unit: UnitState):
         """The unit is gone from the model at once; a hook it runs is killed."""
@@ -1040,7 +961,7 @@ class Simulation(object):
                 and unit.changed_pending.get(rid) is None
             ):
                 rel.scope = [u for u in rel.scope if u != unit.name]
-                self._wake_all(exclude=unit.name)
+                self._sched.wake_all(exclude=unit.name)
 
     def remove_leader(self, force: bool = False) -> str:
         """Remove the current leader (see `remove_unit`); another is elected within the lease."""
@@ -1072,63 +993,16 @@ class Simulation(object):
             self._live_unit(successor)
             if successor == old:
                 raise SimulationError("the successor must not be the leader whose lease lapses")
-        if honour_guarantee:
-            if self.model.renewal_lost != old:
-                self.model.renewal_lost = old
-                self.renewal_lost_history.append((self.now, old, len(self.leader_history)))
-                self._wake(old)  # its agent now sees itself a minion
-            ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
-            if ends > self.now:
-                term = self._lease_term
-                self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor, term))
-                return old
-        self._lapse(old, successor)
+        self._leadership.expire(honour_guarantee, successor)
         return old
 
-    def _lapse(self, old: str, successor: Optional[str] = None, term: Optional[int] = None):
-        if self.model.leader != old or (term is not None and term != self._lease_term):
-            return  # that lease already ended (and `old` may lead again under a new one)
-        self._set_leader(None)
-        self._wake(old)
-        self._schedule_election(exclude=old, successor=successor)
-
     def confirm_leader(self, unit: str) -> bool:
-        """is-leader from `unit` (called by the tool implementation).
-
-        True when `unit` holds the lease and can still renew it; that answer
-        is a promise of leadership for the next 30 s.
-        """
-        if not self.leads(unit):
-            return False
-        self._leader_confirmed_at[unit] = self.now
-        return True
+        """is-leader from `unit`: True (a promise for the next 30 s) if it leads and can renew."""
+        return self._leadership.confirm(unit)
 
     def leads(self, unit: str) -> bool:
         """Whether `unit` holds the lease and its agent can still renew it."""
-        return self.model.leads(unit)
-
-    def _set_leader(self, name: Optional[str]):
-        self._lease_term += 1
-        self.model.renewal_lost = None
-        self.model.leader = name
-        self.leader_history.append((self.now, name))
-
-    def _schedule_election(self, exclude: Optional[str], successor: Optional[str] = None):
-        delay = self._rng.uniform(0.0, self.costs.lease)
-        if successor is not None:
-            delay = 0.0  # that unit's agent was waiting to claim the lease
-        self._timer(delay, "election", lambda: self._elect(exclude, successor))
-
-    def _elect(self, exclude: Optional[str], successor: Optional[str] = None):
-        if self.model.leader is not None:
-            return
-        live = self.model.live_units()
-        candidates = [u for u in live if u != exclude] or live
-        if not candidates:
-            return
-        choice = self._rng.choice(candidates)  # drawn anyway: same seed, same later draws
-        self._set_leader(successor if successor in candidates else choice)
-        self._wake_all()
+        return self._leadership.leads(unit)
 
     def fail_next_hook(self, unit: str, after_journal_end=True, lock: Optional[str] = None):
         """Make the unit's next hook fail by killing its process (exit -9).
@@ -1187,7 +1061,7 @@ class Simulation(object):
         if config != self.model.config:
             self.model.config = config
             self.model.config_version += 1
-        self._wake_all()
+        self._sched.wake_all()
 
     def run_action(self, unit: str, name: str, params: Optional[dict] = None) -> str:
         """Queue an action on a unit; returns its id (see `action()`)."""
@@ -1202,7 +1076,7 @@ class Simulation(object):
         self.model.actions[action_id] = ActionState(
             id=action_id, unit=unit, name=name, params=merged
         )
-        self._wake(unit)
+        self._sched.wake(unit)
         return action_id
 
     def schedule(self, at: float, operation: str, *args, **kwargs):
@@ -1230,7 +1104,7 @@ class Simulation(object):
         args = copy.deepcopy(args)
         kwargs = copy.deepcopy(kwargs)
         method = getattr(self, operation)
-        self._push(at, "timer", (operation, lambda: method(*args, **kwargs)))
+        self._sched.push(at, "timer", (operation, lambda: method(*args, **kwargs)))
 
     # ------------------------------------------------------------------
     # Accessors (copies; the model stays the simulator's)
