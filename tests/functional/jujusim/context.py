@@ -20,7 +20,8 @@ from __future__ import annotations
 import copy
 from typing import Dict, List, Optional
 
-from .model import HookSpec, RelationCache
+from .agent import read_through_cache
+from .model import HookSpec
 from .tools import ToolError
 
 
@@ -119,14 +120,7 @@ class HookContext(object):
                 else:
                     merged[key] = value
             return merged
-        cache = self.unit.relation_cache.setdefault(rid, RelationCache())
-        if unit in cache.members:
-            if cache.members[unit] is None:
-                cache.members[unit] = self._fetch(rid, unit)
-            return dict(cache.members[unit])
-        if unit not in cache.others:
-            cache.others[unit] = self._fetch(rid, unit)
-        return dict(cache.others[unit])
+        return read_through_cache(self.unit, rid, unit, lambda: self._fetch(rid, unit))
 
     def relation_set(self, rid: str, changes: Dict[str, Optional[str]]):
         self.pending.setdefault(rid, {}).update(changes)

@@ -38,7 +38,8 @@ import uuid
 from collections import Counter
 from typing import Dict, List, Optional
 
-from . import agent, charmdir
+from . import charmdir
+from .agent import UnitAgents
 from .backends import BACKENDS, BOOTSTRAP_DIR, HookProcess
 from .context import HookContext
 from .leadership import Leadership
@@ -52,9 +53,7 @@ from .model import (
     JournalEntry,
     LogRecord,
     ModelState,
-    RelationCache,
     RelationState,
-    SettingsRecord,
     SimulationError,
     StatusRecord,
     ToolCallRecord,
@@ -126,7 +125,6 @@ class Simulation(object):
             )
         self.clock_epoch = clock_epoch
         self._epoch_ns = int(round(clock_epoch * 1e9))
-        self._charm_sources = {0: self._charm.path}
         config = copy.deepcopy(dict(config or {}))
         unknown = sorted(set(config) - set(self._charm.config_defaults))
         if unknown:
@@ -175,6 +173,7 @@ class Simulation(object):
         self._sched.on("exit", self._finish)
         self._active: Dict[str, _ActiveHook] = self._sched.running
         self._leadership = Leadership(self.model, self._sched)
+        self._agents = UnitAgents(self.model, self._sched, self._charm.path, update_status)
         # (simulated time, leader or None) at each change of leader, and
         # (time, settings) at each change of the leader settings.
         self.leader_history: List[tuple] = self._leadership.history
@@ -185,8 +184,6 @@ class Simulation(object):
         self._by_ctx: Dict[str, _ActiveHook] = {}
         self._by_proc: Dict[int, _ActiveHook] = {}
         self._faults: Dict[str, tuple] = {}
-        self._manifests: Dict[str, List[str]] = {}
-        self._files_version: Dict[str, int] = {}  # charm version whose files a unit has
         self._next_action = 1
         self._closed = False
 
@@ -287,10 +284,6 @@ class Simulation(object):
         root = self._unit_root(name)
         charm = os.path.join(root, "charm")
         os.makedirs(charm)
-        self._manifests[name] = charmdir.install_charm_files(
-            self._charm_sources[self.model.charm_version], charm
-        )
-        self._files_version[name] = self.model.charm_version
         tools = os.path.join(self.workdir, "var", "lib", "juju", "tools", "machine-%d" % n)
         os.makedirs(tools, exist_ok=True)
         jujud = os.path.join(tools, "jujud")
@@ -306,6 +299,7 @@ class Simulation(object):
             charm_seen=self.model.charm_version,
         )
         self.model.units[name] = unit
+        self._agents.install_charm(unit)
         return name
 
     # ------------------------------------------------------------------
@@ -344,8 +338,7 @@ class Simulation(object):
         unit = self.model.units[name]
         if name in self._active or not unit.alive:
             return
-        self._leave_scope_if_departed(unit)
-        spec = agent.next_hook(self.model, unit, self.now)
+        spec = self._agents.next_hook(unit)
         if spec is None:
             return
         if self._sched.budget_spent():
@@ -370,7 +363,7 @@ class Simulation(object):
 
     def _begin(self, unit: UnitState, spec: HookSpec):
         ctx_id = "%s-%s-%d" % (unit.name, spec.name, self._rng.getrandbits(63))
-        self._prepare_agent_state(unit, spec)
+        self._agents.prepare(unit, spec)
         ctx = HookContext(self, unit.name, spec, ctx_id, unit.charm_dir)
         hook = _ActiveHook(unit.name, spec, ctx, self.now)
         self._sched.begin_hook(unit.name, hook)
@@ -407,68 +400,6 @@ class Simulation(object):
         hook.proc = proc
         self._by_proc[id(proc)] = hook
         self._drive(hook)
-
-    def _enter_scope(self, unit: UnitState, rid: str):
-        """The agent joins a relation (EnterScope) before its relation-created hook runs.
-
-        Juju's relation state tracker enters scope when it first learns of the
-        relation, and can prepare relation-created only for a joined relation,
-        so the unit's own settings (with its addresses) exist and the other
-        units see it join while relation-created runs. It stays in scope if
-        that hook fails.
-        """
-        rel = self.model.relations[rid]
-        if unit.name in rel.scope or unit.dying:
-            return
-        rel.scope = sorted(rel.scope + [unit.name])
-        if unit.name not in rel.settings:
-            rel.settings[unit.name] = SettingsRecord(
-                data={
-                    "private-address": unit.address,
-                    "ingress-address": unit.address,
-                    "egress-subnets": unit.address + "/32",
-                }
-            )
-        self._sched.wake_all(exclude=unit.name)
-
-    def _prepare_agent_state(self, unit: UnitState, spec: HookSpec):
-        """What the unit agent does as a hook starts: caches, charm files, action state."""
-        if spec.kind == "relation-created":
-            self._enter_scope(unit, spec.relation_id)
-        for rid in unit.relations_created:
-            cache = unit.relation_cache.setdefault(rid, RelationCache())
-            members = unit.members.get(rid, {})
-            cache.members = {m: cache.members.get(m) for m in members}
-            cache.others = {}
-        if spec.relation_id and spec.remote_unit:
-            cache = unit.relation_cache.setdefault(spec.relation_id, RelationCache())
-            if spec.kind == "relation-departed":
-                cache.members.pop(spec.remote_unit, None)
-            else:
-                cache.members[spec.remote_unit] = None
-        version = None
-        if spec.kind == "upgrade-charm":
-            version = spec.version
-            if unit.error_hook is not None and version != self.model.charm_version:
-                # Retrying a failed upgrade-charm after a newer upgrade: as
-                # `juju upgrade-charm --force-units`, retry with the newest
-                # files (another upgrade-charm follows for the new version).
-                version = self.model.charm_version
-        elif (
-            unit.error_hook is not None
-            and self._files_version.get(unit.name, 0) != self.model.charm_version
-        ):
-            # A unit in error gets the new charm too (--force-units); the
-            # failed hook is retried with it, and upgrade-charm runs after.
-            version = self.model.charm_version
-        if version is not None and self._files_version.get(unit.name, 0) != version:
-            source = self._charm_sources[version]
-            self._manifests[unit.name] = charmdir.replace_charm_files(
-                self._manifests[unit.name], source, unit.charm_dir
-            )
-            self._files_version[unit.name] = version
-        if spec.is_action:
-            self.model.actions[spec.action_id].status = "running"
 
     def _hook_path(self, unit: UnitState, spec: HookSpec) -> Optional[str]:
         dispatch = os.path.join(unit.charm_dir, "dispatch")
@@ -637,19 +568,7 @@ class Simulation(object):
                 f.seek(hook.out_offset)
                 output = f.read().decode("utf-8", "replace")
         spec, rc = hook.spec, hook.rc
-        if spec.is_action:
-            action = self.model.actions[spec.action_id]
-            if rc == 0:
-                self._commit_writes(unit, hook.ctx)
-            if rc != 0 or hook.ctx.action_failed is not None:
-                action.status = "failed"
-                action.message = hook.ctx.action_failed or "exit status %d" % rc
-            else:
-                action.status = "completed"
-        elif rc == 0:
-            self._commit(unit, hook)
-        elif unit.alive:
-            self._fail(unit, hook)
+        self._agents.finish(unit, spec, rc, hook.ctx)
         self.trace.append(
             HookRecord(
                 "commit" if rc == 0 else "fail",
@@ -664,109 +583,6 @@ class Simulation(object):
             )
         )
         self._sched.wake(unit.name)
-
-    def _commit_writes(self, unit: UnitState, ctx: HookContext):
-        for rid, changes in sorted(ctx.pending.items()):
-            self._apply_relation_changes(unit.name, rid, changes)
-        ports = list(unit.opened_ports)
-        for opening, port in ctx.port_changes:
-            if opening and port not in ports:
-                ports.append(port)
-            elif not opening and port in ports:
-                ports.remove(port)
-        unit.opened_ports = ports
-
-    def _apply_relation_changes(self, name: str, rid: str, changes: Dict[str, Optional[str]]):
-        """Commit `changes` to unit `name`'s settings in `rid`; True if anything changed.
-
-        A real change bumps the settings version and wakes every other unit
-        (their relation-changed for `name` becomes due); no change, nothing.
-        """
-        record = self.model.relations[rid].settings.get(name)
-        if record is None:
-            return False
-        new = dict(record.data)
-        for key, value in changes.items():
-            if value is None:
-                new.pop(key, None)
-            else:
-                new[key] = value
-        if new == record.data:
-            return False
-        record.data = new
-        record.version += 1
-        self._sched.wake_all(exclude=name)
-        return True
-
-    def _commit(self, unit: UnitState, hook: _ActiveHook):
-        spec = hook.spec
-        self._commit_writes(unit, hook.ctx)
-        unit.error_hook, unit.error_count, unit.retry_at = None, 0, None
-        kind = spec.kind
-        if kind == "install":
-            unit.installed = True
-        elif kind == "relation-created":
-            unit.relations_created.append(spec.relation_id)
-            unit.members.setdefault(spec.relation_id, {})
-            unit.relation_cache.setdefault(spec.relation_id, RelationCache())
-        elif kind == "leader-elected":
-            unit.local_leader = True
-        elif kind == "leader-settings-changed":
-            unit.local_leader = False
-            unit.leader_settings_seen = spec.version
-        elif kind == "config-changed":
-            unit.config_seen = spec.version
-        elif kind == "upgrade-charm":
-            unit.charm_seen = spec.version
-            unit.config_seen = None  # Juju runs config-changed after upgrade-charm
-        elif kind == "start":
-            unit.started = True
-            self._schedule_update_status(unit.name)
-        elif kind == "relation-joined":
-            unit.members.setdefault(spec.relation_id, {})[spec.remote_unit] = spec.version
-            unit.changed_pending[spec.relation_id] = spec.remote_unit
-        elif kind == "relation-changed":
-            members = unit.members.setdefault(spec.relation_id, {})
-            if spec.remote_unit in members:
-                members[spec.remote_unit] = spec.version
-            if unit.changed_pending.get(spec.relation_id) == spec.remote_unit:
-                unit.changed_pending[spec.relation_id] = None
-        elif kind == "relation-departed":
-            unit.members.get(spec.relation_id, {}).pop(spec.remote_unit, None)
-            self._leave_scope_if_departed(unit)
-        elif kind == "update-status":
-            unit.update_status_due = False
-            self._schedule_update_status(unit.name)
-        elif kind == "stop":
-            unit.stopped = True
-            unit.alive = False
-
-    def _fail(self, unit: UnitState, hook: _ActiveHook):
-        unit.error_hook = hook.spec
-        unit.error_count += 1
-        delay = min(
-            self.costs.retry_base * (2 ** min(unit.error_count - 1, 32)), self.costs.retry_cap
-        )
-        unit.retry_at = self.now + delay
-        name = unit.name
-        self._sched.timer(
-            delay, "retry %s" % name, lambda: self._sched.wake(name), category="retry"
-        )
-
-    def _schedule_update_status(self, name: str):
-        if not self.update_status:
-            return
-        interval = self.costs.update_status_interval
-        j = self.costs.update_status_jitter
-        delay = interval * (1.0 + self._rng.uniform(-j, j))
-
-        def due():
-            unit = self.model.units.get(name)
-            if unit is not None and unit.alive and not unit.dying:
-                unit.update_status_due = True
-                self._sched.wake(name)
-
-        self._sched.timer(delay, "update-status %s" % name, due, category="periodic")
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -838,7 +654,7 @@ class Simulation(object):
         rid = self._rid(relation)
         if unit not in self.model.relations[rid].scope:
             raise SimulationError("unit %s is not in the scope of %s yet" % (unit, rid))
-        return self._apply_relation_changes(unit, rid, dict(changes))
+        return self._agents.apply_relation_changes(unit, rid, dict(changes))
 
     def record_log(self, ctx: HookContext, level: str, message: str):
         self.logs.append(LogRecord(ctx.unit_name, ctx.spec.name, level, message, self.now))
@@ -949,20 +765,6 @@ class Simulation(object):
             # Whatever the process did, nothing of it is committed.
             hook.rc = -signal.SIGKILL
 
-    def _leave_scope_if_departed(self, unit: UnitState):
-        """A dying unit leaves a relation's scope once it has departed every peer there."""
-        if not unit.dying or not unit.alive or unit.error_hook is not None:
-            return
-        for rid in unit.relations_created:
-            rel = self.model.relations[rid]
-            if (
-                unit.name in rel.scope
-                and not unit.members.get(rid)
-                and unit.changed_pending.get(rid) is None
-            ):
-                rel.scope = [u for u in rel.scope if u != unit.name]
-                self._sched.wake_all(exclude=unit.name)
-
     def remove_leader(self, force: bool = False) -> str:
         """Remove the current leader (see `remove_unit`); another is elected within the lease."""
         if self.model.leader is None:
@@ -1055,7 +857,7 @@ class Simulation(object):
             raise SimulationError("jujusim does not simulate adding or removing peer relations")
         self._charm = info
         self.model.charm_version += 1
-        self._charm_sources[self.model.charm_version] = info.path
+        self._agents.add_charm(self.model.charm_version, info.path)
         config = dict(info.config_defaults.items())
         config.update({k: v for k, v in self.model.config.items() if k in config})
         if config != self.model.config:
