@@ -5,7 +5,7 @@ leader-settings, config and charm versions it has seen, the peers it has
 joined and the settings version it last saw of each, its relation cache, a
 failed hook). Around every hook it does three things:
 
-* choose (`next_hook(model, unit, now)`): compare what the agent has seen
+* choose (`next_hook(model, unit, now, profile)`): compare what the agent has seen
   with what is true in the model and return the one hook to run next, or
   None. Because it looks at levels, not at a queue of events, several
   changes by one peer collapse into one relation-changed and several
@@ -30,7 +30,15 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional
 
 from . import charmdir
-from .model import HookSpec, ModelState, RelationCache, SettingsRecord, UnitState
+from .model import (
+    HookSpec,
+    ModelState,
+    RelationCache,
+    SettingsRecord,
+    SimulationError,
+    UnitState,
+)
+from .profile import JujuProfile
 from .scheduler import Scheduler
 
 
@@ -41,7 +49,9 @@ def next_action(model: ModelState, unit: UnitState) -> Optional[HookSpec]:
     return None
 
 
-def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSpec]:
+def next_hook(
+    model: ModelState, unit: UnitState, now: float, profile: JujuProfile
+) -> Optional[HookSpec]:
     if not unit.alive or unit.stopped:
         return None
     if unit.error_hook is not None:
@@ -71,6 +81,13 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
         if not unit.local_leader and not unit.dying:
             return HookSpec(kind="leader-elected", name="leader-elected")
     elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:
+        if not profile.fires("leader-settings-changed"):
+            # Juju 4 (juju-semantics.md section 8): the resolver resigns without
+            # a hook and there are no leader settings. That profile brings the rule.
+            raise SimulationError(
+                "profile %s: a unit agent without leader-settings-changed is not "
+                "simulated yet" % profile.name
+            )
         return HookSpec(
             kind="leader-settings-changed",
             name="leader-settings-changed",
@@ -186,10 +203,16 @@ class UnitAgents(object):
     """
 
     def __init__(
-        self, model: ModelState, scheduler: Scheduler, charm_path: str, update_status: bool
+        self,
+        model: ModelState,
+        scheduler: Scheduler,
+        profile: JujuProfile,
+        charm_path: str,
+        update_status: bool,
     ):
         self.model = model
         self.scheduler = scheduler
+        self.profile = profile
         self.update_status = update_status
         self._charm_sources = {0: charm_path}  # charm version -> source directory
         self._manifests: Dict[str, List[str]] = {}
@@ -213,7 +236,7 @@ class UnitAgents(object):
     def next_hook(self, unit: UnitState) -> Optional[HookSpec]:
         """The hook `unit` runs next (None: nothing is due); a dying unit may leave scope first."""
         self.leave_scope_if_departed(unit)
-        return next_hook(self.model, unit, self.scheduler.now)
+        return next_hook(self.model, unit, self.scheduler.now, self.profile)
 
     # -- prepare ---------------------------------------------------------------------------
 

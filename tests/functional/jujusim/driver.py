@@ -45,8 +45,9 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
+from .profile import JujuProfile
 from .scheduler import Scheduler
-from .tools import TOOLS, run_tool
+from .tools import run_tool
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FAULT_POINTS = ("journal-end", "next-tool-call", "first-tool-call")
@@ -152,7 +153,7 @@ class HookDriver(object):
         shim: str,
         backend: str,
         hook_timeout: float,
-        juju_version: str,
+        profile: JujuProfile,
     ):
         self.scheduler = scheduler
         self.model = model
@@ -162,7 +163,7 @@ class HookDriver(object):
         self.workdir = workdir
         self.python = python
         self.hook_timeout = hook_timeout
-        self.juju_version = juju_version
+        self.profile = profile
         self.faults = Faults()
         self.trace: List[HookRecord] = []
         self.tool_calls: List[ToolCallRecord] = []
@@ -177,7 +178,7 @@ class HookDriver(object):
         self.tools_dir = os.path.join(workdir, "sim", "tools")
         self._bin_dir = os.path.join(workdir, "sim", "bin")
         self._install_tools(shim)
-        self.backend = BACKENDS[backend](python, list(TOOLS), self.tools_dir)
+        self.backend = BACKENDS[backend](python, list(profile.tools), self.tools_dir)
         scheduler.on("tool", lambda payload: self._serve(*payload))
         scheduler.on("exit", self._finish)
 
@@ -196,7 +197,7 @@ class HookDriver(object):
             with open(target, "w") as f:
                 f.write("#!%s -SI\n" % self.python + body)
             os.chmod(target, 0o755)
-        for name in TOOLS:
+        for name in self.profile.tools:
             os.link(target, os.path.join(self.tools_dir, name))
         for name in ("python3", "python"):
             path = os.path.join(self._bin_dir, name)
@@ -241,7 +242,8 @@ class HookDriver(object):
         root = charmdir.unit_root(self.workdir, unit.name)
         hook.out_path = os.path.join(root, "hook-output.log")
         hook.out_offset = os.path.getsize(hook.out_path) if os.path.exists(hook.out_path) else 0
-        env = self._hook_env(unit, spec, ctx_id)
+        path_var = "%s:%s:%s" % (self.tools_dir, self._bin_dir, SYSTEM_PATH)
+        env = self.profile.hook_env(self.model, unit, spec, ctx_id, self.socket_path, path_var)
         # Deviation from Juju, for the simulated wall clock (bootstrap/jujusim_clock.py).
         env["JUJU_SIM_CLOCK"] = str(self.clocks.tell(unit.name))
         env["JUJU_SIM_CLOCK_FILE"] = self.clocks.path(unit.name)
@@ -249,42 +251,6 @@ class HookDriver(object):
         hook.proc = proc
         self._by_proc[id(proc)] = hook
         self._drive(hook)
-
-    def _hook_env(self, unit: UnitState, spec: HookSpec, ctx_id: str) -> Dict[str, str]:
-        env = {
-            "CHARM_DIR": unit.charm_dir,
-            "JUJU_CHARM_DIR": unit.charm_dir,
-            "JUJU_UNIT_NAME": unit.name,
-            "JUJU_MODEL_NAME": self.model.model_name,
-            "JUJU_MODEL_UUID": self.model.model_uuid,
-            "JUJU_VERSION": self.juju_version,
-            "JUJU_CONTEXT_ID": ctx_id,
-            "JUJU_AVAILABILITY_ZONE": "zone-%d" % (unit.number % 3 + 1),
-            "JUJU_MACHINE_ID": unit.machine,
-            "JUJU_PRINCIPAL_UNIT": "",
-            "JUJU_AGENT_SOCKET_ADDRESS": self.socket_path,
-            "JUJU_AGENT_SOCKET_NETWORK": "unix",
-            "PATH": "%s:%s:%s" % (self.tools_dir, self._bin_dir, SYSTEM_PATH),
-            "LANG": "C.UTF-8",
-            # Deviation from Juju, for the machine quirks only (bootstrap/sitecustomize.py).
-            "PYTHONPATH": BOOTSTRAP_DIR,
-        }
-        if spec.is_action:
-            env["JUJU_DISPATCH_PATH"] = "actions/" + spec.name
-            env["JUJU_ACTION_NAME"] = spec.name
-            env["JUJU_ACTION_UUID"] = spec.action_id
-        else:
-            env["JUJU_DISPATCH_PATH"] = "hooks/" + spec.name
-            env["JUJU_HOOK_NAME"] = spec.name
-        if spec.relation_id:
-            env["JUJU_RELATION"] = spec.relation
-            env["JUJU_RELATION_ID"] = spec.relation_id
-            env["JUJU_REMOTE_APP"] = self.model.application
-            if spec.remote_unit:
-                env["JUJU_REMOTE_UNIT"] = spec.remote_unit
-            if spec.departing_unit:
-                env["JUJU_DEPARTING_UNIT"] = spec.departing_unit
-        return env
 
     # -- waiting for the one running process -------------------------------------------
 
@@ -376,7 +342,7 @@ class HookDriver(object):
             self._kill_process(hook, conn)
             return
         given = _settings_input(ctx.cwd, argv, fields[2])
-        rc, out, err = run_tool(ctx, argv, fields[2])
+        rc, out, err = run_tool(ctx, argv, fields[2], self.profile.tools)
         self.tool_calls.append(
             ToolCallRecord(
                 hook.unit, hook.spec.name, ctx.context_id, argv, rc, now, given, out, err

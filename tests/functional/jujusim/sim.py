@@ -21,6 +21,7 @@ Given a seed and deterministic charms, the run is deterministic.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import random
 import shutil
@@ -51,6 +52,7 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
+from .profile import DEFAULT_PROFILE, JujuProfile
 from .scheduler import Scheduler
 
 
@@ -59,6 +61,8 @@ class Simulation(object):
 
     ``Simulation(charm_dir, units=3, seed=0, workdir=None, config=None,
     backend='exec')``; see the package docstring for the full API.
+    ``profile`` (a `profile.JujuProfile`, default `profile.JUJU_2_9`) picks
+    the Juju version's rules; ``juju_version`` overrides its JUJU_VERSION.
     """
 
     def __init__(
@@ -75,10 +79,11 @@ class Simulation(object):
         python: Optional[str] = None,
         hook_timeout: float = 120.0,
         model_name: str = "sim",
-        juju_version: str = "2.9.49",
+        juju_version: Optional[str] = None,
         shim: str = "auto",
         clock_epoch: float = CLOCK_EPOCH,
         clock_skew: Optional[Dict[str, float]] = None,
+        profile: Optional[JujuProfile] = None,
     ):
         if not isinstance(units, int) or units < 1:
             raise SimulationError("a simulation needs at least one unit, got %r" % (units,))
@@ -109,7 +114,13 @@ class Simulation(object):
         self._rng = random.Random(seed)
         self.costs = copy.deepcopy(costs) if costs is not None else CostModel()
         self.hook_timeout = hook_timeout
-        self.juju_version = juju_version
+        profile = DEFAULT_PROFILE if profile is None else profile
+        if not isinstance(profile, JujuProfile):
+            raise SimulationError("profile must be a jujusim JujuProfile, got %r" % (profile,))
+        if juju_version is not None:
+            profile = dataclasses.replace(profile, version=juju_version)
+        self.profile = profile
+        self.juju_version = profile.version
         self._python = python or sys.executable
         self._own_workdir = workdir is None
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="jujusim-"))
@@ -130,7 +141,9 @@ class Simulation(object):
         self._sched = Scheduler(self.model, self._rng, self.costs)
         self._sched.on("wake", self._on_wake)
         self._leadership = Leadership(self.model, self._sched)
-        self._agents = UnitAgents(self.model, self._sched, self._charm.path, update_status)
+        self._agents = UnitAgents(
+            self.model, self._sched, profile, self._charm.path, update_status
+        )
         self._sinks = ToolSinks(self.model, self._sched)
         self._clocks = WallClocks(
             os.path.join(self.workdir, "sim", "clock"), clock_epoch, skew, self._sched
@@ -148,7 +161,7 @@ class Simulation(object):
             shim,
             backend,
             hook_timeout,
-            juju_version,
+            profile,
         )
         self.socket_path = self._driver.socket_path
         self.tools_dir = self._driver.tools_dir
