@@ -30,23 +30,8 @@ def _install_report(sim, unit):
     return json.loads(message)
 
 
-@pytest.fixture
-def make_sim(tmp_path):
-    sims = []
-
-    def make(**kw):
-        charm = scripted_charm(tmp_path / ("charm%d" % len(sims)), PLAN)
-        sim = Simulation(charm, units=1, seed=1, workdir=str(tmp_path / ("w%d" % len(sims))), **kw)
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        sim.close()
-
-
 def test_the_default_profile_is_juju_2_9_with_every_tool(make_sim):
-    sim = make_sim()
+    sim = make_sim(PLAN, units=1)
 
     report = _install_report(sim, "scripted/0")
 
@@ -57,7 +42,7 @@ def test_the_default_profile_is_juju_2_9_with_every_tool(make_sim):
 
 
 def test_juju_version_overrides_the_profiles_version_string(make_sim):
-    sim = make_sim(juju_version="3.6.4")
+    sim = make_sim(PLAN, units=1, juju_version="3.6.4")
 
     report = _install_report(sim, "scripted/0")
 
@@ -67,7 +52,9 @@ def test_juju_version_overrides_the_profiles_version_string(make_sim):
 
 def test_a_tool_the_profile_lacks_is_not_on_the_path(make_sim):
     tools = tuple(t for t in JUJU_2_9.tools if t != "goal-state")
-    sim = make_sim(profile=dataclasses.replace(JUJU_2_9, name="no-goal-state", tools=tools))
+    sim = make_sim(
+        PLAN, units=1, profile=dataclasses.replace(JUJU_2_9, name="no-goal-state", tools=tools)
+    )
 
     report = _install_report(sim, "scripted/0")
 
@@ -86,7 +73,9 @@ def test_a_tool_the_profile_lacks_answers_as_an_unknown_tool():
 
 def test_a_profile_without_leader_settings_changed_is_refused_until_it_is_simulated(make_sim):
     hooks = JUJU_2_9.hooks - {"leader-settings-changed"}
-    sim = make_sim(profile=dataclasses.replace(JUJU_2_9, name="juju-4-draft", hooks=hooks))
+    sim = make_sim(
+        PLAN, units=1, profile=dataclasses.replace(JUJU_2_9, name="juju-4-draft", hooks=hooks)
+    )
     sim.add_unit()  # a non-leader: its agent would run leader-settings-changed
 
     with pytest.raises(SimulationError, match="juju-4-draft: a unit agent without"):

@@ -1,7 +1,9 @@
 """The hook driver: runs each hook's process and serves its tool calls over the socket.
 
-A hook's life, in simulated time: it *begins* (the agent prepares, the
-process is spawned through the backend), its *tool calls* are served one by
+A hook's life, in simulated time: a *wake* lets the unit's agent pick its
+next hook; the hook *begins* (the agent prepares, the profile gives its
+environment, the process is spawned through the backend), its *tool calls*
+(those the profile has) are served one by
 one, each at the simulated time the cost model gives it, and its *exit*
 ends it (the agent commits or fails it). The clock of a hook advances by the
 cost model: start-up cost before its first tool call, per-call latency
@@ -30,6 +32,7 @@ import struct
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from typing import Callable, Dict, List, Optional
 
 from . import charmdir
@@ -37,6 +40,7 @@ from .agent import UnitAgents
 from .backends import BACKENDS, BOOTSTRAP_DIR, HookProcess
 from .clock import WallClocks
 from .model import (
+    HookLoopError,
     HookProcessError,
     HookRecord,
     HookSpec,
@@ -179,6 +183,7 @@ class HookDriver(object):
         self._bin_dir = os.path.join(workdir, "sim", "bin")
         self._install_tools(shim)
         self.backend = BACKENDS[backend](python, list(profile.tools), self.tools_dir)
+        scheduler.on("wake", self._on_wake)
         scheduler.on("tool", lambda payload: self._serve(*payload))
         scheduler.on("exit", self._finish)
 
@@ -209,6 +214,32 @@ class HookDriver(object):
         self.backend.start()
 
     # -- begin ---------------------------------------------------------------------------
+
+    def _on_wake(self, name: str):
+        """A wake: the unit begins its next hook, if one is due and it runs none."""
+        unit = self.model.units[name]
+        if name in self.scheduler.running or not unit.alive:
+            return
+        spec = self.agents.next_hook(unit)
+        if spec is None:
+            return
+        if self.scheduler.budget_spent():
+            self.scheduler.wake(name)
+            raise HookLoopError(self._loop_report())
+        self.begin(unit, spec)
+
+    def _loop_report(self) -> str:
+        begins = [r for r in self.trace if r.event == "begin"][-400:]
+        counts = Counter((r.unit, r.hook, r.remote_unit) for r in begins)
+        top = ", ".join(
+            "%s %s%s x%d" % (u, h, " (remote %s)" % r if r else "", n)
+            for (u, h, r), n in counts.most_common(6)
+        )
+        return (
+            "the model did not quiesce: hook budget exhausted at t=%.1fs after %d hooks; "
+            "most repeated recent hooks: %s"
+            % (self.scheduler.now, self.scheduler.hooks_begun, top)
+        )
 
     def begin(self, unit: UnitState, spec: HookSpec):
         """Start `spec` on `unit`: prepare, record the begin, spawn its process (if any)."""

@@ -41,7 +41,6 @@ from .leadership import Leadership
 from .model import (
     ActionState,
     CostModel,
-    HookLoopError,
     HookRecord,
     JournalEntry,
     LogRecord,
@@ -139,7 +138,6 @@ class Simulation(object):
             self.model.relations[rid] = RelationState(id=rid, name=name, interface=interface)
 
         self._sched = Scheduler(self.model, self._rng, self.costs)
-        self._sched.on("wake", self._on_wake)
         self._leadership = Leadership(self.model, self._sched)
         self._agents = UnitAgents(
             self.model, self._sched, profile, self._charm.path, update_status
@@ -269,30 +267,6 @@ class Simulation(object):
         """
         self._check_open()
         return self._sched.run_until(when, max_hooks)
-
-    def _on_wake(self, name: str):
-        unit = self.model.units[name]
-        if name in self._sched.running or not unit.alive:
-            return
-        spec = self._agents.next_hook(unit)
-        if spec is None:
-            return
-        if self._sched.budget_spent():
-            self._sched.wake(name)
-            raise HookLoopError(self._loop_report())
-        self._driver.begin(unit, spec)
-
-    def _loop_report(self) -> str:
-        begins = [r for r in self.trace if r.event == "begin"][-400:]
-        counts = Counter((r.unit, r.hook, r.remote_unit) for r in begins)
-        top = ", ".join(
-            "%s %s%s x%d" % (u, h, " (remote %s)" % r if r else "", n)
-            for (u, h, r), n in counts.most_common(6)
-        )
-        return (
-            "the model did not quiesce: hook budget exhausted at t=%.1fs after %d hooks; "
-            "most repeated recent hooks: %s" % (self.now, self._sched.hooks_begun, top)
-        )
 
     # ------------------------------------------------------------------
     # Fault injection: writes as a peer or the leader would commit them
@@ -544,7 +518,7 @@ class Simulation(object):
         args = copy.deepcopy(args)
         kwargs = copy.deepcopy(kwargs)
         method = getattr(self, operation)
-        self._sched.push(at, "timer", (operation, lambda: method(*args, **kwargs)))
+        self._sched.at(at, operation, lambda: method(*args, **kwargs))
 
     # ------------------------------------------------------------------
     # Accessors (copies; the model stays the simulator's)
