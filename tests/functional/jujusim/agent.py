@@ -5,10 +5,10 @@ leader-settings, config and charm versions it has seen, the peers it has
 joined and the settings version it last saw of each, its relation cache, a
 failed hook). Around every hook it does three things:
 
-* choose (`next_hook(model, unit, now, profile)`): compare what the agent has seen
-  with what is true in the model and return the one hook to run next, or
-  None. Because it looks at levels, not at a queue of events, several
-  changes by one peer collapse into one relation-changed and several
+* choose (`next_hook(model, unit, now, profile)`): compare what the agent
+  has seen with what is true in the model and return the one hook to run
+  next, or None. Because it looks at levels, not at a queue of events,
+  several changes by one peer collapse into one relation-changed and several
   leader-settings writes into one leader-settings-changed;
 * prepare (`UnitAgents.prepare`): as the hook begins, enter the relation's
   scope for relation-created, reset the relation cache, put the charm files
