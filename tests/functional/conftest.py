@@ -10,6 +10,10 @@ needing all of them. Asking for a name the prebuild missed builds it then.
 
 Built charms are shared by the whole session: copy one before running hooks
 in it.
+
+``make_sim`` (per test) makes simulations of copies of the hand-written
+``scripted`` charm (``make_sim(plan, units=3, seed=1, remove_hooks=(),
+**Simulation_kwargs)``) and closes them after the test.
 """
 
 from collections.abc import Mapping
@@ -17,6 +21,8 @@ from collections.abc import Mapping
 import pytest
 
 import charmbuild
+from jujusim import Simulation
+from jujusim.testing import scripted_charm
 
 # Builds to run at once. The machines have 2 cores, and a build spends much of
 # its time in one pip process.
@@ -69,3 +75,21 @@ def built_charms(request):
         pytest.fail(f"charms marker names unknown fixture charms: {sorted(unknown)}")
     charmbuild.prebuild(sorted(needed), jobs=PREBUILD_JOBS)
     return BuiltCharms()
+
+
+@pytest.fixture
+def make_sim(tmp_path):
+    """Make simulations of the `scripted` charm with a plan; close them after the test."""
+    sims = []
+
+    def make(plan="", units=3, seed=1, remove_hooks=(), **kw):
+        charm = scripted_charm(tmp_path / ("charm%d" % len(sims)), plan, remove_hooks)
+        sim = Simulation(
+            charm, units=units, seed=seed, workdir=str(tmp_path / ("w%d" % len(sims))), **kw
+        )
+        sims.append(sim)
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.close()

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from jujusim import Simulation, SimulationError
-from jujusim.testing import scripted_charm
+from jujusim import SimulationError
 
 
 def finished(sim, unit):
@@ -19,23 +18,6 @@ def logged(sim, unit=None, hook=None):
         for r in sim.logs
         if (unit is None or r.unit == unit) and (hook is None or r.hook == hook)
     ]
-
-
-@pytest.fixture
-def make_sim(tmp_path):
-    sims = []
-
-    def make(plan="", units=3, seed=1, remove_hooks=(), **kw):
-        charm = scripted_charm(tmp_path / ("charm%d" % len(sims)), plan, remove_hooks)
-        sim = Simulation(
-            charm, units=units, seed=seed, workdir=str(tmp_path / ("w%d" % len(sims))), **kw
-        )
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        sim.close()
 
 
 # -- startup ------------------------------------------------------------------------------

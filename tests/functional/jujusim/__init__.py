@@ -41,13 +41,21 @@ given to ``schedule`` by name):
   commits (leader-settings-changed due on every non-leader), e.g. garbage
   leader settings or grants for units that do not exist.
 
-Modules: `model` (plain-data state and side-channel records), `agent` (hook
-selection), `context` (per-hook view: buffers, caches, snapshots), `tools`
-(one function per hook tool), `sim` (the seeded discrete-event scheduler),
-`backends` (exec and fork), `charmdir` (unit charm dirs, unitdata/flags),
-`invariants` (checks over the trace), `scenario` (declarative form),
-`bootstrap/` (what runs inside hook processes: tool shim, sitecustomize with
-the machine quirks, fork zygote).
+Modules: `sim` (`Simulation`: the public facade over the rooms below),
+`scheduler` (the seeded discrete-event queue, wakes, timers, the run loops),
+`agent` (the unit agent's state machine: which hook is next, prepare, commit
+or fail, the relation cache), `leadership` (leader, lease terms, elections,
+expiry, is-leader promises, leader settings), `driver` (hook processes
+through a backend, the tool socket, faults, each hook's begin and end),
+`context` (per-hook view: buffers, caches, snapshots; the tool sinks),
+`profile` (the Juju-version seam: which hook tools exist, which hooks fire,
+a hook's environment, JUJU_VERSION), `clock` (the units' simulated wall
+clocks), `model` (plain-data state and side-channel records), `tools` (one
+function per hook tool), `backends` (exec and fork), `charmdir` (unit charm
+dirs, unitdata/flags), `invariants` (checks over the trace), `scenario`
+(declarative form), `testing` (helpers for the fixture charms), `bootstrap/`
+(what runs inside hook processes: tool shim, sitecustomize with the machine
+quirks, fork zygote).
 
 Semantics implemented (juju-semantics.md):
 - relation-set buffered per hook, committed on exit 0, discarded otherwise;
@@ -115,6 +123,10 @@ Simplified or not simulated (say so in the README):
   elects another unit after a seeded delay in [0, lease] (a named
   successor at once); a deposed unit
   gets leader-settings-changed (no leader-deposed hook).
+- Juju version: one profile, `JUJU_2_9` (Juju 2.9 to 3.6 machine charms,
+  leader settings included; JUJU_VERSION 2.9.49 unless ``juju_version``
+  says otherwise). Juju 4 (no leader settings, the application databag) is
+  not simulated yet; `profile` says where it plugs in.
 - Tools not simulated: network-get, storage-*, payload-*,
   secret-*, state-get/set, credential-get, juju-reboot, pod-spec-set,
   add-metric. unit-get public-address = private address (10.1.x.y).
@@ -183,6 +195,7 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
+from .profile import JUJU_2_9, JujuProfile
 from .scenario import At, Scenario, ScenarioResult, run_scenario
 from .sim import Simulation
 
@@ -195,6 +208,8 @@ __all__ = [
     "HookRecord",
     "HookSpec",
     "InvariantError",
+    "JUJU_2_9",
+    "JujuProfile",
     "JournalEntry",
     "LogRecord",
     "ModelState",

@@ -1,10 +1,21 @@
-"""The unit agent's hook selection: level-triggered, in Juju's priority order.
+"""The unit agent's state machine: what it has seen, which hook it runs next, and commit.
 
-`next_hook(model, unit, now)` compares what the unit agent has seen (its
-local state in `UnitState`) with what is true in the model and returns the one
-hook to run next, or None. Because it looks at levels, not at a queue of
-events, several changes by one peer collapse into one relation-changed and
-several leader-settings writes into one leader-settings-changed.
+Each unit's agent keeps local state in `UnitState` (installed, started, the
+leader-settings, config and charm versions it has seen, the peers it has
+joined and the settings version it last saw of each, its relation cache, a
+failed hook). Around every hook it does three things:
+
+* choose (`next_hook(model, unit, now, profile)`): compare what the agent
+  has seen with what is true in the model and return the one hook to run
+  next, or None. Because it looks at levels, not at a queue of events,
+  several changes by one peer collapse into one relation-changed and several
+  leader-settings writes into one leader-settings-changed;
+* prepare (`UnitAgents.prepare`): as the hook begins, enter the relation's
+  scope for relation-created, reset the relation cache, put the charm files
+  of the version the hook runs for in place, mark an action running;
+* commit or fail (`UnitAgents.finish`): on exit 0 the hook's buffered
+  relation writes and port changes land and the agent records what the hook
+  was for as seen; otherwise the unit is in error and retries the hook.
 
 Priority (juju-semantics.md section 1): relation-created, leadership
 (leader-elected / leader-settings-changed), actions, the failed hook's retry,
@@ -16,9 +27,19 @@ runs relation-created and leadership hooks only on an installed unit.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Dict, List, Optional
 
-from .model import HookSpec, ModelState, UnitState
+from . import charmdir
+from .model import (
+    HookSpec,
+    ModelState,
+    RelationCache,
+    SettingsRecord,
+    SimulationError,
+    UnitState,
+)
+from .profile import JujuProfile
+from .scheduler import Scheduler
 
 
 def next_action(model: ModelState, unit: UnitState) -> Optional[HookSpec]:
@@ -28,7 +49,9 @@ def next_action(model: ModelState, unit: UnitState) -> Optional[HookSpec]:
     return None
 
 
-def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSpec]:
+def next_hook(
+    model: ModelState, unit: UnitState, now: float, profile: JujuProfile
+) -> Optional[HookSpec]:
     if not unit.alive or unit.stopped:
         return None
     if unit.error_hook is not None:
@@ -58,6 +81,13 @@ def next_hook(model: ModelState, unit: UnitState, now: float) -> Optional[HookSp
         if not unit.local_leader and not unit.dying:
             return HookSpec(kind="leader-elected", name="leader-elected")
     elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:
+        if not profile.fires("leader-settings-changed"):
+            # Juju 4 (juju-semantics.md section 8): the resolver resigns without
+            # a hook and there are no leader settings. That profile brings the rule.
+            raise SimulationError(
+                "profile %s: a unit agent without leader-settings-changed is not "
+                "simulated yet" % profile.name
+            )
         return HookSpec(
             kind="leader-settings-changed",
             name="leader-settings-changed",
@@ -142,3 +172,270 @@ def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional
 
 def _rid_key(rid: str):
     return int(rid.split(":", 1)[1])
+
+
+def read_through_cache(
+    unit: UnitState, rid: str, name: str, fetch: Callable[[], Dict[str, str]]
+) -> Dict[str, str]:
+    """Another unit's settings in `rid` as `unit`'s agent gives them to its hook.
+
+    The agent's relation cache (juju-semantics.md section 2): a member's
+    settings are cached across hooks and refreshed only after a joined or
+    changed hook for that member (`UnitAgents.prepare` drops them); a
+    non-member's settings are cached for one hook. `fetch()` reads the
+    committed settings.
+    """
+    cache = unit.relation_cache.setdefault(rid, RelationCache())
+    if name in cache.members:
+        if cache.members[name] is None:
+            cache.members[name] = fetch()
+        return dict(cache.members[name])
+    if name not in cache.others:
+        cache.others[name] = fetch()
+    return dict(cache.others[name])
+
+
+class UnitAgents(object):
+    """The unit agents of one application: prepare and commit around each hook.
+
+    Also keeps the charm files each unit has (`install_charm`, replaced by
+    `prepare` for upgrade-charm) and the periodic update-status timers.
+    """
+
+    def __init__(
+        self,
+        model: ModelState,
+        scheduler: Scheduler,
+        profile: JujuProfile,
+        charm_path: str,
+        update_status: bool,
+    ):
+        self.model = model
+        self.scheduler = scheduler
+        self.profile = profile
+        self.update_status = update_status
+        self._charm_sources = {0: charm_path}  # charm version -> source directory
+        self._manifests: Dict[str, List[str]] = {}
+        self._files_version: Dict[str, int] = {}  # charm version whose files a unit has
+
+    # -- charm files -----------------------------------------------------------------------
+
+    def add_charm(self, version: int, path: str):
+        """A new charm revision (`version`) is deployed from `path`."""
+        self._charm_sources[version] = path
+
+    def install_charm(self, unit: UnitState):
+        """Put the model's current charm files in a new unit's charm directory."""
+        self._manifests[unit.name] = charmdir.install_charm_files(
+            self._charm_sources[self.model.charm_version], unit.charm_dir
+        )
+        self._files_version[unit.name] = self.model.charm_version
+
+    # -- choose ----------------------------------------------------------------------------
+
+    def next_hook(self, unit: UnitState) -> Optional[HookSpec]:
+        """The hook `unit` runs next (None: nothing is due); a dying unit may leave scope first."""
+        self.leave_scope_if_departed(unit)
+        return next_hook(self.model, unit, self.scheduler.now, self.profile)
+
+    # -- prepare ---------------------------------------------------------------------------
+
+    def prepare(self, unit: UnitState, spec: HookSpec):
+        """What the unit agent does as a hook starts: caches, charm files, action state."""
+        if spec.kind == "relation-created":
+            self.enter_scope(unit, spec.relation_id)
+        for rid in unit.relations_created:
+            cache = unit.relation_cache.setdefault(rid, RelationCache())
+            members = unit.members.get(rid, {})
+            cache.members = {m: cache.members.get(m) for m in members}
+            cache.others = {}
+        if spec.relation_id and spec.remote_unit:
+            cache = unit.relation_cache.setdefault(spec.relation_id, RelationCache())
+            if spec.kind == "relation-departed":
+                cache.members.pop(spec.remote_unit, None)
+            else:
+                cache.members[spec.remote_unit] = None
+        version = None
+        if spec.kind == "upgrade-charm":
+            version = spec.version
+            if unit.error_hook is not None and version != self.model.charm_version:
+                # Retrying a failed upgrade-charm after a newer upgrade: as
+                # `juju upgrade-charm --force-units`, retry with the newest
+                # files (another upgrade-charm follows for the new version).
+                version = self.model.charm_version
+        elif (
+            unit.error_hook is not None
+            and self._files_version.get(unit.name, 0) != self.model.charm_version
+        ):
+            # A unit in error gets the new charm too (--force-units); the
+            # failed hook is retried with it, and upgrade-charm runs after.
+            version = self.model.charm_version
+        if version is not None and self._files_version.get(unit.name, 0) != version:
+            source = self._charm_sources[version]
+            self._manifests[unit.name] = charmdir.replace_charm_files(
+                self._manifests[unit.name], source, unit.charm_dir
+            )
+            self._files_version[unit.name] = version
+        if spec.is_action:
+            self.model.actions[spec.action_id].status = "running"
+
+    def enter_scope(self, unit: UnitState, rid: str):
+        """The agent joins a relation (EnterScope) before its relation-created hook runs.
+
+        Juju's relation state tracker enters scope when it first learns of the
+        relation, and can prepare relation-created only for a joined relation,
+        so the unit's own settings (with its addresses) exist and the other
+        units see it join while relation-created runs. It stays in scope if
+        that hook fails.
+        """
+        rel = self.model.relations[rid]
+        if unit.name in rel.scope or unit.dying:
+            return
+        rel.scope = sorted(rel.scope + [unit.name])
+        if unit.name not in rel.settings:
+            rel.settings[unit.name] = SettingsRecord(
+                data={
+                    "private-address": unit.address,
+                    "ingress-address": unit.address,
+                    "egress-subnets": unit.address + "/32",
+                }
+            )
+        self.scheduler.wake_all(exclude=unit.name)
+
+    def leave_scope_if_departed(self, unit: UnitState):
+        """A dying unit leaves a relation's scope once it has departed every peer there."""
+        if not unit.dying or not unit.alive or unit.error_hook is not None:
+            return
+        for rid in unit.relations_created:
+            rel = self.model.relations[rid]
+            if (
+                unit.name in rel.scope
+                and not unit.members.get(rid)
+                and unit.changed_pending.get(rid) is None
+            ):
+                rel.scope = [u for u in rel.scope if u != unit.name]
+                self.scheduler.wake_all(exclude=unit.name)
+
+    # -- commit or fail --------------------------------------------------------------------
+
+    def finish(self, unit: UnitState, spec: HookSpec, rc: int, ctx):
+        """The hook (context `ctx`) ended with `rc`: commit, fail, or end the action."""
+        if spec.is_action:
+            action = self.model.actions[spec.action_id]
+            if rc == 0:
+                self.commit_writes(unit, ctx)
+            if rc != 0 or ctx.action_failed is not None:
+                action.status = "failed"
+                action.message = ctx.action_failed or "exit status %d" % rc
+            else:
+                action.status = "completed"
+        elif rc == 0:
+            self.commit(unit, spec, ctx)
+        elif unit.alive:
+            self.fail(unit, spec)
+
+    def commit_writes(self, unit: UnitState, ctx):
+        """The hook's buffered relation-set writes and port changes land (exit 0 only)."""
+        for rid, changes in sorted(ctx.pending.items()):
+            self.apply_relation_changes(unit.name, rid, changes)
+        ports = list(unit.opened_ports)
+        for opening, port in ctx.port_changes:
+            if opening and port not in ports:
+                ports.append(port)
+            elif not opening and port in ports:
+                ports.remove(port)
+        unit.opened_ports = ports
+
+    def apply_relation_changes(self, name: str, rid: str, changes: Dict[str, Optional[str]]):
+        """Commit `changes` to unit `name`'s settings in `rid`; True if anything changed.
+
+        A real change bumps the settings version and wakes every other unit
+        (their relation-changed for `name` becomes due); no change, nothing.
+        """
+        record = self.model.relations[rid].settings.get(name)
+        if record is None:
+            return False
+        new = dict(record.data)
+        for key, value in changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        if new == record.data:
+            return False
+        record.data = new
+        record.version += 1
+        self.scheduler.wake_all(exclude=name)
+        return True
+
+    def commit(self, unit: UnitState, spec: HookSpec, ctx):
+        """Exit 0: the writes land and the agent has seen what the hook was run for."""
+        self.commit_writes(unit, ctx)
+        unit.error_hook, unit.error_count, unit.retry_at = None, 0, None
+        kind = spec.kind
+        if kind == "install":
+            unit.installed = True
+        elif kind == "relation-created":
+            unit.relations_created.append(spec.relation_id)
+            unit.members.setdefault(spec.relation_id, {})
+            unit.relation_cache.setdefault(spec.relation_id, RelationCache())
+        elif kind == "leader-elected":
+            unit.local_leader = True
+        elif kind == "leader-settings-changed":
+            unit.local_leader = False
+            unit.leader_settings_seen = spec.version
+        elif kind == "config-changed":
+            unit.config_seen = spec.version
+        elif kind == "upgrade-charm":
+            unit.charm_seen = spec.version
+            unit.config_seen = None  # Juju runs config-changed after upgrade-charm
+        elif kind == "start":
+            unit.started = True
+            self.schedule_update_status(unit.name)
+        elif kind == "relation-joined":
+            unit.members.setdefault(spec.relation_id, {})[spec.remote_unit] = spec.version
+            unit.changed_pending[spec.relation_id] = spec.remote_unit
+        elif kind == "relation-changed":
+            members = unit.members.setdefault(spec.relation_id, {})
+            if spec.remote_unit in members:
+                members[spec.remote_unit] = spec.version
+            if unit.changed_pending.get(spec.relation_id) == spec.remote_unit:
+                unit.changed_pending[spec.relation_id] = None
+        elif kind == "relation-departed":
+            unit.members.get(spec.relation_id, {}).pop(spec.remote_unit, None)
+            self.leave_scope_if_departed(unit)
+        elif kind == "update-status":
+            unit.update_status_due = False
+            self.schedule_update_status(unit.name)
+        elif kind == "stop":
+            unit.stopped = True
+            unit.alive = False
+
+    def fail(self, unit: UnitState, spec: HookSpec):
+        """A non-zero exit: the unit is in error and retries the hook (section 5)."""
+        costs = self.scheduler.costs
+        unit.error_hook = spec
+        unit.error_count += 1
+        delay = min(costs.retry_base * (2 ** min(unit.error_count - 1, 32)), costs.retry_cap)
+        unit.retry_at = self.scheduler.now + delay
+        name = unit.name
+        self.scheduler.timer(
+            delay, "retry %s" % name, lambda: self.scheduler.wake(name), category="retry"
+        )
+
+    def schedule_update_status(self, name: str):
+        """update-status every 300 s +-20 % (seeded), when the simulation enables it."""
+        if not self.update_status:
+            return
+        costs = self.scheduler.costs
+        interval = costs.update_status_interval
+        j = costs.update_status_jitter
+        delay = interval * (1.0 + self.scheduler.rng.uniform(-j, j))
+
+        def due():
+            unit = self.model.units.get(name)
+            if unit is not None and unit.alive and not unit.dying:
+                unit.update_status_due = True
+                self.scheduler.wake(name)
+
+        self.scheduler.timer(delay, "update-status %s" % name, due, category="periodic")

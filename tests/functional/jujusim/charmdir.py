@@ -28,6 +28,11 @@ from .model import SimulationError
 STATE_PATTERNS = (".unit-state.db", ".unit-state.db-*", ".charmhelpers.coordinator.*")
 
 
+def unit_root(workdir: str, unit: str) -> str:
+    """The unit agent's directory, ``<workdir>/var/lib/juju/agents/unit-<app>-<n>``."""
+    return os.path.join(workdir, "var", "lib", "juju", "agents", "unit-" + unit.replace("/", "-"))
+
+
 @dataclass
 class CharmInfo:
     path: str

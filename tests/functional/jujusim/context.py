@@ -1,9 +1,14 @@
 """The per-hook context: what one running hook sees and buffers.
 
 A `HookContext` is created when a hook begins and dropped when it commits or
-fails. It implements the Juju hook-context rules the tools rely on:
+fails. It does not see the simulator, only the services it needs: the
+model's plain data (read; its unit's workload version and its action's
+results are written), the `Leadership` (is-leader, leader-get, leader-set),
+the `ToolSinks` where the tools that act at once leave their records, and
+`add_time`, which spends the hook's simulated time. It implements the Juju
+hook-context rules the tools rely on:
 
-* relation-set writes are buffered here and handed to the simulator on exit 0;
+* relation-set writes are buffered here and committed by the unit agent on exit 0;
   the unit reads its own pending writes back;
 * remote settings are read through the unit agent's `RelationCache`
   (member settings survive across hooks until a joined/changed hook for that
@@ -18,9 +23,12 @@ fails. It implements the Juju hook-context rules the tools rely on:
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
-from .model import HookSpec, RelationCache
+from .agent import read_through_cache
+from .leadership import Leadership
+from .model import HookSpec, JournalEntry, LogRecord, ModelState, StatusRecord
+from .scheduler import Scheduler
 from .tools import ToolError
 
 
@@ -29,14 +37,60 @@ def go_sorted(names):
     return sorted(names)
 
 
+class ToolSinks(object):
+    """The records of the tools that act at once: juju-log, status-set and sim-journal.
+
+    Side channels for checkers: `logs` (LogRecord), `status_history`
+    (StatusRecord) and `journal` (JournalEntry), each stamped with the
+    simulated time of the call.
+    """
+
+    def __init__(self, model: ModelState, scheduler: Scheduler):
+        self.model = model
+        self.scheduler = scheduler
+        self.logs: List[LogRecord] = []
+        self.status_history: List[StatusRecord] = []
+        self.journal: List[JournalEntry] = []
+
+    def add_log(self, unit: str, hook: str, level: str, message: str):
+        self.logs.append(LogRecord(unit, hook, level, message, self.scheduler.now))
+
+    def add_status(self, unit: str, status: str, message: str, application: bool):
+        """The unit's workload status, or with `application` the application's, is set."""
+        if application:
+            self.model.app_status, self.model.app_message = status, message
+            who = self.model.application
+        else:
+            record = self.model.units[unit]
+            record.workload_status, record.workload_message = status, message
+            who = unit
+        self.status_history.append(StatusRecord(who, status, message, self.scheduler.now))
+
+    def add_journal(self, unit: str, hook: str, event: str, lock: str):
+        self.journal.append(JournalEntry(unit, lock, event, self.scheduler.now, hook))
+
+
 class HookContext(object):
-    def __init__(self, sim, unit_name: str, spec: HookSpec, context_id: str, cwd: str):
-        self.sim = sim
+    def __init__(
+        self,
+        model: ModelState,
+        leadership: Leadership,
+        sinks: ToolSinks,
+        unit_name: str,
+        spec: HookSpec,
+        context_id: str,
+        cwd: str,
+        add_time: Callable[[float], None],
+    ):
+        self.model = model
+        self.leadership = leadership
+        self.sinks = sinks
+        self.add_time = add_time
         self.unit_name = unit_name
         self.spec = spec
         self.context_id = context_id
         self.cwd = cwd
-        self.application = sim.model.application
+        self.application = model.application
         self.pending: Dict[str, Dict[str, Optional[str]]] = {}
         self.port_changes: List[tuple] = []
         self.own_settings: Dict[str, Dict[str, str]] = {}
@@ -49,7 +103,7 @@ class HookContext(object):
     # -- basics ---------------------------------------------------------------
     @property
     def unit(self):
-        return self.sim.model.units[self.unit_name]
+        return self.model.units[self.unit_name]
 
     @property
     def relation_id(self) -> Optional[str]:
@@ -73,6 +127,10 @@ class HookContext(object):
             rids.append(self.spec.relation_id)
         return rids
 
+    def relation_key(self, rid: str) -> str:
+        """How Juju names a relation in errors: ``<application>:<endpoint>``."""
+        return "%s:%s" % (self.model.application, self.model.relations[rid].name)
+
     def resolve_relation(self, text: str) -> Optional[str]:
         visible = self._visible_relations()
         if text in visible:
@@ -84,9 +142,7 @@ class HookContext(object):
 
     # -- relations ------------------------------------------------------------
     def relation_ids(self, name: str) -> List[str]:
-        rids = [
-            rid for rid in self._visible_relations() if self.sim.model.relations[rid].name == name
-        ]
+        rids = [rid for rid in self._visible_relations() if self.model.relations[rid].name == name]
         return sorted(rids, key=lambda r: int(r.split(":", 1)[1]))
 
     def relation_list(self, rid: str) -> List[str]:
@@ -99,12 +155,12 @@ class HookContext(object):
         return go_sorted(members)
 
     def _fetch(self, rid: str, unit: str) -> Dict[str, str]:
-        rel = self.sim.model.relations[rid]
+        rel = self.model.relations[rid]
         record = rel.settings.get(unit)
         if record is None:
             raise ToolError(
                 'cannot read settings for unit "%s" in relation "%s": '
-                'unit "%s": settings not found' % (unit, self.sim.relation_key(rid), unit)
+                'unit "%s": settings not found' % (unit, self.relation_key(rid), unit)
             )
         return dict(record.data)
 
@@ -119,14 +175,7 @@ class HookContext(object):
                 else:
                     merged[key] = value
             return merged
-        cache = self.unit.relation_cache.setdefault(rid, RelationCache())
-        if unit in cache.members:
-            if cache.members[unit] is None:
-                cache.members[unit] = self._fetch(rid, unit)
-            return dict(cache.members[unit])
-        if unit not in cache.others:
-            cache.others[unit] = self._fetch(rid, unit)
-        return dict(cache.others[unit])
+        return read_through_cache(self.unit, rid, unit, lambda: self._fetch(rid, unit))
 
     def relation_set(self, rid: str, changes: Dict[str, Optional[str]]):
         self.pending.setdefault(rid, {}).update(changes)
@@ -143,7 +192,7 @@ class HookContext(object):
         the simulator models no other kind.
         """
         units = {}
-        for unit in self.sim.model.units.values():
+        for unit in self.model.units.values():
             if unit.alive:
                 units[unit.name] = {"status": "dying" if unit.dying else unit.workload_status}
         return {"units": units, "relations": {}}
@@ -152,14 +201,14 @@ class HookContext(object):
     def is_leader(self) -> bool:
         if self.minion:
             return False
-        if self.sim.confirm_leader(self.unit_name):
+        if self.leadership.confirm(self.unit_name):
             return True
         self.minion = True
         return False
 
     def leader_get(self) -> Dict[str, str]:
         if self.leader_snapshot is None:
-            self.leader_snapshot = dict(self.sim.model.leader_settings)
+            self.leader_snapshot = self.leadership.settings()
         return dict(self.leader_snapshot)
 
     def leader_set(self, changes: Dict[str, Optional[str]]):
@@ -167,28 +216,28 @@ class HookContext(object):
             raise ToolError(
                 "cannot write leadership settings: cannot write settings: not the leader"
             )
-        self.sim.write_leader_settings(changes)
+        self.leadership.write_settings(changes)
         self.leader_snapshot = None
 
     # -- everything else ----------------------------------------------------------
     def log(self, level: str, message: str):
-        self.sim.record_log(self, level, message)
+        self.sinks.add_log(self.unit_name, self.spec.name, level, message)
 
     def status_set(self, status: str, message: str, application: bool):
         if application and not self.is_leader():
             raise ToolError("this unit is not the leader")
-        self.sim.record_status(self, status, message, application)
+        self.sinks.add_status(self.unit_name, status, message, application)
 
     def status_get(self, application: bool):
         if application:
             if not self.is_leader():
                 raise ToolError("finding application status: this unit is not the leader")
-            return self.sim.model.app_status, self.sim.model.app_message
+            return self.model.app_status, self.model.app_message
         return self.unit.workload_status, self.unit.workload_message
 
     def config(self) -> dict:
         if self.config_snapshot is None:
-            self.config_snapshot = copy.deepcopy(self.sim.model.config)
+            self.config_snapshot = copy.deepcopy(self.model.config)
         return copy.deepcopy(self.config_snapshot)
 
     def unit_address(self) -> str:
@@ -201,10 +250,10 @@ class HookContext(object):
         self.port_changes.append((opening, spec))
 
     def action_params(self) -> dict:
-        return copy.deepcopy(self.sim.model.actions[self.spec.action_id].params)
+        return copy.deepcopy(self.model.actions[self.spec.action_id].params)
 
     def action_set(self, results: Dict[str, str]):
-        action = self.sim.model.actions[self.spec.action_id]
+        action = self.model.actions[self.spec.action_id]
         for dotted, value in results.items():
             target = action.results
             parts = dotted.split(".")
@@ -219,7 +268,9 @@ class HookContext(object):
         self.action_failed = message
 
     def action_log(self, message: str):
-        self.sim.record_log(self, "INFO", message)
+        self.sinks.add_log(self.unit_name, self.spec.name, "INFO", message)
 
     def journal(self, event: str, lock: str, duration: float):
-        self.sim.record_journal(self, event, lock, duration)
+        self.sinks.add_journal(self.unit_name, self.spec.name, event, lock)
+        if duration:
+            self.add_time(duration)

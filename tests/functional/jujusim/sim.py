@@ -1,89 +1,58 @@
-"""The simulation: a seeded discrete-event scheduler driving real hook processes.
+"""The simulation: one Juju application, its units' agents and their hook processes.
 
-Time is simulated. Every unit runs at most one hook at a time; units run
-concurrently in simulated time. In real time only one hook process advances
-at any moment: the others wait for the answer to a tool call. The event queue
-holds, in simulated-time order (ties broken by the seeded RNG):
+`Simulation` is the public face (its API is in the package docstring); the
+work is done in rooms:
 
-* ``wake``  - a unit may start its next hook (chosen by `agent.next_hook` at
-  that moment: level-triggered);
-* ``tool``  - a tool call a hook process has made, to be served at that time;
-* ``exit``  - a hook process has ended: commit (exit 0) or fail;
-* ``timer`` - retries, update-status, elections, scheduled scenario events.
+* `scheduler.Scheduler`: the seeded discrete-event queue, simulated time,
+  wakes, timers and the run loops;
+* `agent.UnitAgents`: the unit agents' state machine (which hook is next,
+  prepare, commit or fail, the relation cache, charm files);
+* `leadership.Leadership`: leader, lease terms, elections, expiry, is-leader
+  promises and the leader settings;
+* `driver.HookDriver`: the hook processes (through a backend), the tool
+  socket, faults, each hook's begin and end;
+* `context.HookContext` and `context.ToolSinks`: what one hook sees, and the
+  records of the tools that act at once;
+* `clock.WallClocks`: the units' simulated wall clocks.
 
-A hook's simulated clock advances by the cost model: start-up cost before its
-first tool call, per-call latency between calls, ``sim-journal --duration``,
-and an exit cost before its commit, each with seeded jitter. After serving a
-call the simulator lets that process run (in real time) until it makes its
-next call or exits, then pops the next event, so hooks of different units
-interleave between their begin and their commit exactly as their simulated
-times say. Given a seed and deterministic charms, the run is deterministic.
+Given a seed and deterministic charms, the run is deterministic.
 """
 
 from __future__ import annotations
 
 import copy
-import heapq
+import dataclasses
 import os
 import random
-import select
 import shutil
-import signal
-import socket
-import struct
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from typing import Dict, List, Optional
 
-from . import agent, charmdir
-from .backends import BACKENDS, BOOTSTRAP_DIR, HookProcess
-from .context import HookContext
+from . import charmdir
+from .agent import UnitAgents
+from .backends import BACKENDS
+from .clock import CLOCK_EPOCH, WallClocks, check_skew, is_number
+from .context import HookContext, ToolSinks
+from .driver import HookDriver
+from .leadership import Leadership
 from .model import (
     ActionState,
     CostModel,
-    HookLoopError,
-    HookProcessError,
     HookRecord,
-    HookSpec,
     JournalEntry,
     LogRecord,
     ModelState,
-    RelationCache,
     RelationState,
-    SettingsRecord,
     SimulationError,
     StatusRecord,
     ToolCallRecord,
     UnitState,
-    unit_sort_key,
 )
-from .tools import TOOLS, run_tool
-
-CLOCK_EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z: simulated time 0 in hook processes
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-FAULT_POINTS = ("journal-end", "next-tool-call", "first-tool-call")
-# Also accepted: "tool:<name>", the next call of that hook tool (e.g. "tool:relation-set").
-# Juju's promise to a unit that is-leader answered true (juju-semantics.md section 3).
-LEADERSHIP_GUARANTEE = 30.0
-
-
-class _ActiveHook(object):
-    def __init__(self, unit: str, spec: HookSpec, ctx: HookContext, clock: float):
-        self.unit = unit
-        self.spec = spec
-        self.ctx = ctx
-        self.clock = clock
-        self.proc: Optional[HookProcess] = None
-        self.outstanding: List[tuple] = []
-        self.rc: Optional[int] = None
-        self.out_path = ""
-        self.out_offset = 0
-        self.killed = False
-        self.cpu: Optional[float] = None
+from .profile import DEFAULT_PROFILE, JujuProfile
+from .scheduler import Scheduler
 
 
 class Simulation(object):
@@ -91,6 +60,8 @@ class Simulation(object):
 
     ``Simulation(charm_dir, units=3, seed=0, workdir=None, config=None,
     backend='exec')``; see the package docstring for the full API.
+    ``profile`` (a `profile.JujuProfile`, default `profile.JUJU_2_9`) picks
+    the Juju version's rules; ``juju_version`` overrides its JUJU_VERSION.
     """
 
     def __init__(
@@ -107,28 +78,26 @@ class Simulation(object):
         python: Optional[str] = None,
         hook_timeout: float = 120.0,
         model_name: str = "sim",
-        juju_version: str = "2.9.49",
+        juju_version: Optional[str] = None,
         shim: str = "auto",
         clock_epoch: float = CLOCK_EPOCH,
         clock_skew: Optional[Dict[str, float]] = None,
+        profile: Optional[JujuProfile] = None,
     ):
         if not isinstance(units, int) or units < 1:
             raise SimulationError("a simulation needs at least one unit, got %r" % (units,))
         if shim not in ("auto", "c", "python"):
             raise SimulationError("shim must be 'auto', 'c' or 'python', got %r" % (shim,))
-        self._shim_kind = shim
         if backend not in BACKENDS:
             raise SimulationError(
                 "unknown backend %r: use one of %s" % (backend, sorted(BACKENDS))
             )
         self._charm = charmdir.load_charm(charm_dir)
-        if not _is_number(clock_epoch) or clock_epoch < 0:
+        if not is_number(clock_epoch) or clock_epoch < 0:
             raise SimulationError(
                 "clock_epoch must be a Unix time in seconds, got %r" % (clock_epoch,)
             )
         self.clock_epoch = clock_epoch
-        self._epoch_ns = int(round(clock_epoch * 1e9))
-        self._charm_sources = {0: self._charm.path}
         config = copy.deepcopy(dict(config or {}))
         unknown = sorted(set(config) - set(self._charm.config_defaults))
         if unknown:
@@ -136,17 +105,21 @@ class Simulation(object):
                 "config option(s) %s not in %s/config.yaml"
                 % (", ".join(unknown), self._charm.path)
             )
-        self._clock_skew: Dict[str, float] = {}
-        self._clock_fds: Dict[str, int] = {}
+        skew: Dict[str, float] = {}
         for name, seconds in dict(clock_skew or {}).items():
-            self._check_skew(name, seconds, application or self._charm.name)
-            self._clock_skew[name] = float(seconds)
+            check_skew(name, seconds, application or self._charm.name)
+            skew[name] = float(seconds)
         self.seed = seed
         self._rng = random.Random(seed)
         self.costs = copy.deepcopy(costs) if costs is not None else CostModel()
-        self.update_status = update_status
         self.hook_timeout = hook_timeout
-        self.juju_version = juju_version
+        profile = DEFAULT_PROFILE if profile is None else profile
+        if not isinstance(profile, JujuProfile):
+            raise SimulationError("profile must be a jujusim JujuProfile, got %r" % (profile,))
+        if juju_version is not None:
+            profile = dataclasses.replace(profile, version=juju_version)
+        self.profile = profile
+        self.juju_version = profile.version
         self._python = python or sys.executable
         self._own_workdir = workdir is None
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="jujusim-"))
@@ -164,57 +137,55 @@ class Simulation(object):
             rid = "%s:%d" % (name, i)
             self.model.relations[rid] = RelationState(id=rid, name=name, interface=interface)
 
-        # Side channels.
-        self.trace: List[HookRecord] = []
-        self.tool_calls: List[ToolCallRecord] = []
-        self.logs: List[LogRecord] = []
-        self.status_history: List[StatusRecord] = []
-        self.journal: List[JournalEntry] = []
-        # (simulated time, leader or None) at each change of leader, and
-        # (time, settings) at each change of the leader settings.
-        self.leader_history: List[tuple] = []
-        self.leader_settings_history: List[tuple] = []
-        # (time, unit, len(leader_history) then) each time a leader's agent
-        # lost the ability to renew its lease (an honoured expiry began).
-        self.renewal_lost_history: List[tuple] = []
-        self._leader_confirmed_at: Dict[str, float] = {}
-        self._lease_term = 0  # bumped at every change of leader
-
-        self._queue: list = []
-        self._seq = 0
-        self._work = Counter()
-        self._wake_pending = set()
-        self._active: Dict[str, _ActiveHook] = {}
-        self._by_ctx: Dict[str, _ActiveHook] = {}
-        self._by_proc: Dict[int, _ActiveHook] = {}
-        self._faults: Dict[str, tuple] = {}
-        self._manifests: Dict[str, List[str]] = {}
-        self._files_version: Dict[str, int] = {}  # charm version whose files a unit has
-        self._hooks_begun = 0
-        self._budget: Optional[int] = None
+        self._sched = Scheduler(self.model, self._rng, self.costs)
+        self._leadership = Leadership(self.model, self._sched)
+        self._agents = UnitAgents(
+            self.model, self._sched, profile, self._charm.path, update_status
+        )
+        self._sinks = ToolSinks(self.model, self._sched)
+        self._clocks = WallClocks(
+            os.path.join(self.workdir, "sim", "clock"), clock_epoch, skew, self._sched
+        )
         self._next_action = 1
         self._closed = False
-        self.now = 0.0
-
-        self._sockdir = tempfile.mkdtemp(prefix="jsim")
-        self.socket_path = os.path.join(self._sockdir, "agent.socket")
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(self.socket_path)
-        self._listener.listen(64)
-        self._listener.setblocking(False)
-        self.tools_dir = os.path.join(self.workdir, "sim", "tools")
-        os.makedirs(os.path.join(self.workdir, "sim", "clock"), exist_ok=True)
-        self._bin_dir = os.path.join(self.workdir, "sim", "bin")
-        self._install_tools()
-        self._backend = BACKENDS[backend](self._python, list(TOOLS), self.tools_dir)
+        self._driver = HookDriver(
+            self._sched,
+            self.model,
+            self._agents,
+            self._clocks,
+            self._new_context,
+            self.workdir,
+            self._python,
+            shim,
+            backend,
+            hook_timeout,
+            profile,
+        )
+        self.socket_path = self._driver.socket_path
+        self.tools_dir = self._driver.tools_dir
         self.backend = backend
+
+        # Side channels.
+        self.trace: List[HookRecord] = self._driver.trace
+        self.tool_calls: List[ToolCallRecord] = self._driver.tool_calls
+        self.logs: List[LogRecord] = self._sinks.logs
+        self.status_history: List[StatusRecord] = self._sinks.status_history
+        self.journal: List[JournalEntry] = self._sinks.journal
+        # (simulated time, leader or None) at each change of leader, and
+        # (time, settings) at each change of the leader settings.
+        self.leader_history: List[tuple] = self._leadership.history
+        self.leader_settings_history: List[tuple] = self._leadership.settings_history
+        # (time, unit, len(leader_history) then) each time a leader's agent
+        # lost the ability to renew its lease (an honoured expiry began).
+        self.renewal_lost_history: List[tuple] = self._leadership.renewal_lost_history
+
         try:
-            self._backend.start()
+            self._driver.start()
             for _ in range(units):
                 self._create_unit()
-            self._set_leader(self._rng.choice(self.model.live_units()))
+            self._leadership.elect_first()
             for name in self.model.live_units():
-                self._wake(name)
+                self._sched.wake(name)
         except BaseException:
             self.close()
             raise
@@ -222,81 +193,31 @@ class Simulation(object):
     # ------------------------------------------------------------------
     # Set-up helpers
 
-    def _install_tools(self):
-        os.makedirs(self.tools_dir, exist_ok=True)
-        os.makedirs(self._bin_dir, exist_ok=True)
-        shim = None if self._shim_kind == "python" else _compiled_shim()
-        if shim is None and self._shim_kind == "c":
-            raise SimulationError("cannot compile the C tool shim (no working cc)")
-        target = os.path.join(self.tools_dir, ".jujusim-shim")
-        if shim is not None:
-            shutil.copy2(shim, target)
-        else:
-            with open(os.path.join(BOOTSTRAP_DIR, "shim.py")) as f:
-                body = f.read()
-            with open(target, "w") as f:
-                f.write("#!%s -SI\n" % self._python + body)
-            os.chmod(target, 0o755)
-        for name in TOOLS:
-            os.link(target, os.path.join(self.tools_dir, name))
-        for name in ("python3", "python"):
-            path = os.path.join(self._bin_dir, name)
-            with open(path, "w") as f:
-                f.write('#!/bin/sh\nexec %s "$@"\n' % _sh_quote(self._python))
-            os.chmod(path, 0o755)
+    @property
+    def update_status(self) -> bool:
+        """Whether update-status runs every 300 s +-20 % on started units."""
+        return self._agents.update_status
 
-    def _check_skew(self, name, seconds, app: str):
-        prefix = app + "/"
-        if (
-            not isinstance(name, str)
-            or not name.startswith(prefix)
-            or not name[len(prefix) :].isdigit()
-        ):
-            raise SimulationError(
-                "clock skew for %r: not a unit name of application %s" % (name, app)
-            )
-        if not _is_number(seconds) or seconds != seconds or abs(seconds) == float("inf"):
-            raise SimulationError(
-                "clock skew for %s must be a number of seconds, got %r" % (name, seconds)
-            )
+    def _new_context(self, unit: str, spec, context_id: str, cwd: str, add_time) -> HookContext:
+        return HookContext(
+            self.model, self._leadership, self._sinks, unit, spec, context_id, cwd, add_time
+        )
 
     def wall_clock_ns(self, unit: str) -> int:
         """The unit's simulated wall time now, in Unix nanoseconds (epoch + now + skew)."""
-        return self._epoch_ns + int(round((self.now + self._clock_skew.get(unit, 0.0)) * 1e9))
+        return self._clocks.ns(unit)
 
     def wall_clock(self, unit: str) -> float:
         """The unit's simulated wall time now, in Unix seconds (what time.time() reads)."""
         return self.wall_clock_ns(unit) / 1e9
 
-    def _tell_time(self, unit: str) -> int:
-        """Write the unit's current wall time into its clock file; return it."""
-        value = self.wall_clock_ns(unit)
-        fd = self._clock_fds.get(unit)
-        if fd is None:
-            path = self._clock_path(unit)
-            fd = self._clock_fds[unit] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        os.pwrite(fd, struct.pack(">q", value), 0)
-        return value
-
-    def _clock_path(self, unit: str) -> str:
-        return os.path.join(self.workdir, "sim", "clock", unit.replace("/", "-"))
-
-    def _unit_root(self, name: str) -> str:
-        return os.path.join(
-            self.workdir, "var", "lib", "juju", "agents", "unit-" + name.replace("/", "-")
-        )
-
     def _create_unit(self) -> str:
         n = self.model.next_unit_number
         self.model.next_unit_number += 1
         name = "%s/%d" % (self.model.application, n)
-        root = self._unit_root(name)
+        root = charmdir.unit_root(self.workdir, name)
         charm = os.path.join(root, "charm")
         os.makedirs(charm)
-        self._manifests[name] = charmdir.install_charm_files(
-            self._charm_sources[self.model.charm_version], charm
-        )
-        self._files_version[name] = self.model.charm_version
         tools = os.path.join(self.workdir, "var", "lib", "juju", "tools", "machine-%d" % n)
         os.makedirs(tools, exist_ok=True)
         jujud = os.path.join(tools, "jujud")
@@ -312,47 +233,16 @@ class Simulation(object):
             charm_seen=self.model.charm_version,
         )
         self.model.units[name] = unit
+        self._agents.install_charm(unit)
         return name
-
-    # ------------------------------------------------------------------
-    # Queue
-
-    def _push(self, when: float, kind: str, payload, category: str = "work"):
-        self._seq += 1
-        heapq.heappush(self._queue, (when, self._rng.random(), self._seq, kind, payload, category))
-        self._work[category] += 1
-
-    def _cost(self, base: float) -> float:
-        if base <= 0:
-            return 0.0
-        j = self.costs.jitter
-        return base * (1.0 + self._rng.uniform(-j, j)) if j else base
-
-    def _wake(self, name: str, when: Optional[float] = None):
-        unit = self.model.units.get(name)
-        if unit is None or not unit.alive or name in self._active or name in self._wake_pending:
-            return
-        self._wake_pending.add(name)
-        self._push(self.now if when is None else when, "wake", name)
-
-    def _wake_all(self, exclude: Optional[str] = None):
-        for name in sorted(self.model.units, key=unit_sort_key):
-            if name != exclude:
-                self._wake(name)
-
-    def _timer(self, delay: float, label: str, callback, category: str = "work"):
-        self._push(self.now + delay, "timer", (label, callback), category)
 
     # ------------------------------------------------------------------
     # Running
 
-    def _quiet(self, retries: bool) -> bool:
-        if self._active:
-            return False
-        busy = sum(
-            n for cat, n in self._work.items() if cat == "work" or (cat == "retry" and retries)
-        )
-        return busy == 0
+    @property
+    def now(self) -> float:
+        """Simulated time, in seconds since the simulation began."""
+        return self._sched.now
 
     def run_until_quiet(self, max_hooks: int = 10000, retries: bool = True) -> int:
         """Run until no hook is due or running; return the number of hooks begun.
@@ -362,14 +252,7 @@ class Simulation(object):
         `HookLoopError` (naming the most repeated hooks) after `max_hooks`.
         """
         self._check_open()
-        start = self._hooks_begun
-        self._budget = start + max_hooks
-        try:
-            while not self._quiet(retries):
-                self._step()
-        finally:
-            self._budget = None
-        return self._hooks_begun - start
+        return self._sched.run_until_quiet(max_hooks, retries)
 
     def run_for(self, seconds: float, max_hooks: int = 100000) -> int:
         """Advance simulated time by `seconds`, running everything due (update-status too)."""
@@ -383,516 +266,23 @@ class Simulation(object):
         a unit is inside its guarded work.
         """
         self._check_open()
-        start = self._hooks_begun
-        self._budget = start + max_hooks
-        try:
-            while self._queue and self._queue[0][0] <= when:
-                self._step()
-        finally:
-            self._budget = None
-        self.now = max(self.now, when)
-        self.model.clock = self.now
-        return self._hooks_begun - start
-
-    def _step(self):
-        if not self._queue:
-            raise SimulationError("internal: hooks are running but nothing is queued")
-        when, _, _, kind, payload, category = heapq.heappop(self._queue)
-        self._work[category] -= 1
-        self.now = max(self.now, when)
-        self.model.clock = self.now
-        if kind == "wake":
-            self._wake_pending.discard(payload)
-            self._on_wake(payload)
-        elif kind == "tool":
-            self._serve(*payload)
-        elif kind == "exit":
-            self._finish(payload)
-        elif kind == "timer":
-            payload[1]()
-
-    def _on_wake(self, name: str):
-        unit = self.model.units[name]
-        if name in self._active or not unit.alive:
-            return
-        self._leave_scope_if_departed(unit)
-        spec = agent.next_hook(self.model, unit, self.now)
-        if spec is None:
-            return
-        if self._budget is not None and self._hooks_begun >= self._budget:
-            self._wake(name)
-            raise HookLoopError(self._loop_report())
-        self._begin(unit, spec)
-
-    def _loop_report(self) -> str:
-        begins = [r for r in self.trace if r.event == "begin"][-400:]
-        counts = Counter((r.unit, r.hook, r.remote_unit) for r in begins)
-        top = ", ".join(
-            "%s %s%s x%d" % (u, h, " (remote %s)" % r if r else "", n)
-            for (u, h, r), n in counts.most_common(6)
-        )
-        return (
-            "the model did not quiesce: hook budget exhausted at t=%.1fs after %d hooks; "
-            "most repeated recent hooks: %s" % (self.now, self._hooks_begun, top)
-        )
+        return self._sched.run_until(when, max_hooks)
 
     # ------------------------------------------------------------------
-    # Hook lifecycle
-
-    def _begin(self, unit: UnitState, spec: HookSpec):
-        self._hooks_begun += 1
-        ctx_id = "%s-%s-%d" % (unit.name, spec.name, self._rng.getrandbits(63))
-        self._prepare_agent_state(unit, spec)
-        ctx = HookContext(self, unit.name, spec, ctx_id, unit.charm_dir)
-        hook = _ActiveHook(unit.name, spec, ctx, self.now)
-        self._active[unit.name] = hook
-        self._by_ctx[ctx_id] = hook
-        self.trace.append(
-            HookRecord(
-                "begin",
-                unit.name,
-                spec.name,
-                spec.remote_unit,
-                self.now,
-                context_id=ctx_id,
-                leader=self.leads(unit.name),
-            )
-        )
-        fault = self._faults.get(unit.name)
-        if fault is not None and fault[0] == "first-tool-call":
-            self._faults[unit.name] = ("armed-first-call", fault[1], ctx_id)
-        path = self._hook_path(unit, spec)
-        if path is None:
-            hook.rc = 0
-            hook.clock = self.now + self._cost(self.costs.hook_exit)
-            self._push(hook.clock, "exit", hook)
-            return
-        hook.clock = self.now + self._cost(self.costs.hook_startup)
-        root = self._unit_root(unit.name)
-        hook.out_path = os.path.join(root, "hook-output.log")
-        hook.out_offset = os.path.getsize(hook.out_path) if os.path.exists(hook.out_path) else 0
-        env = self._hook_env(unit, spec, ctx_id)
-        # Deviation from Juju, for the simulated wall clock (bootstrap/jujusim_clock.py).
-        env["JUJU_SIM_CLOCK"] = str(self._tell_time(unit.name))
-        env["JUJU_SIM_CLOCK_FILE"] = self._clock_path(unit.name)
-        proc = self._backend.spawn(path, env, unit.charm_dir, hook.out_path)
-        hook.proc = proc
-        self._by_proc[id(proc)] = hook
-        self._drive(hook)
-
-    def _enter_scope(self, unit: UnitState, rid: str):
-        """The agent joins a relation (EnterScope) before its relation-created hook runs.
-
-        Juju's relation state tracker enters scope when it first learns of the
-        relation, and can prepare relation-created only for a joined relation,
-        so the unit's own settings (with its addresses) exist and the other
-        units see it join while relation-created runs. It stays in scope if
-        that hook fails.
-        """
-        rel = self.model.relations[rid]
-        if unit.name in rel.scope or unit.dying:
-            return
-        rel.scope = sorted(rel.scope + [unit.name])
-        if unit.name not in rel.settings:
-            rel.settings[unit.name] = SettingsRecord(
-                data={
-                    "private-address": unit.address,
-                    "ingress-address": unit.address,
-                    "egress-subnets": unit.address + "/32",
-                }
-            )
-        self._wake_all(exclude=unit.name)
-
-    def _prepare_agent_state(self, unit: UnitState, spec: HookSpec):
-        """What the unit agent does as a hook starts: caches, charm files, action state."""
-        if spec.kind == "relation-created":
-            self._enter_scope(unit, spec.relation_id)
-        for rid in unit.relations_created:
-            cache = unit.relation_cache.setdefault(rid, RelationCache())
-            members = unit.members.get(rid, {})
-            cache.members = {m: cache.members.get(m) for m in members}
-            cache.others = {}
-        if spec.relation_id and spec.remote_unit:
-            cache = unit.relation_cache.setdefault(spec.relation_id, RelationCache())
-            if spec.kind == "relation-departed":
-                cache.members.pop(spec.remote_unit, None)
-            else:
-                cache.members[spec.remote_unit] = None
-        version = None
-        if spec.kind == "upgrade-charm":
-            version = spec.version
-            if unit.error_hook is not None and version != self.model.charm_version:
-                # Retrying a failed upgrade-charm after a newer upgrade: as
-                # `juju upgrade-charm --force-units`, retry with the newest
-                # files (another upgrade-charm follows for the new version).
-                version = self.model.charm_version
-        elif (
-            unit.error_hook is not None
-            and self._files_version.get(unit.name, 0) != self.model.charm_version
-        ):
-            # A unit in error gets the new charm too (--force-units); the
-            # failed hook is retried with it, and upgrade-charm runs after.
-            version = self.model.charm_version
-        if version is not None and self._files_version.get(unit.name, 0) != version:
-            source = self._charm_sources[version]
-            self._manifests[unit.name] = charmdir.replace_charm_files(
-                self._manifests[unit.name], source, unit.charm_dir
-            )
-            self._files_version[unit.name] = version
-        if spec.is_action:
-            self.model.actions[spec.action_id].status = "running"
-
-    def _hook_path(self, unit: UnitState, spec: HookSpec) -> Optional[str]:
-        dispatch = os.path.join(unit.charm_dir, "dispatch")
-        if os.path.isfile(dispatch) and os.access(dispatch, os.X_OK):
-            return dispatch
-        sub = "actions" if spec.is_action else "hooks"
-        path = os.path.join(unit.charm_dir, sub, spec.name)
-        return path if os.path.isfile(path) else None
-
-    def _hook_env(self, unit: UnitState, spec: HookSpec, ctx_id: str) -> Dict[str, str]:
-        env = {
-            "CHARM_DIR": unit.charm_dir,
-            "JUJU_CHARM_DIR": unit.charm_dir,
-            "JUJU_UNIT_NAME": unit.name,
-            "JUJU_MODEL_NAME": self.model.model_name,
-            "JUJU_MODEL_UUID": self.model.model_uuid,
-            "JUJU_VERSION": self.juju_version,
-            "JUJU_CONTEXT_ID": ctx_id,
-            "JUJU_AVAILABILITY_ZONE": "zone-%d" % (unit.number % 3 + 1),
-            "JUJU_MACHINE_ID": unit.machine,
-            "JUJU_PRINCIPAL_UNIT": "",
-            "JUJU_AGENT_SOCKET_ADDRESS": self.socket_path,
-            "JUJU_AGENT_SOCKET_NETWORK": "unix",
-            "PATH": "%s:%s:%s" % (self.tools_dir, self._bin_dir, SYSTEM_PATH),
-            "LANG": "C.UTF-8",
-            # Deviation from Juju, for the machine quirks only (bootstrap/sitecustomize.py).
-            "PYTHONPATH": BOOTSTRAP_DIR,
-        }
-        if spec.is_action:
-            env["JUJU_DISPATCH_PATH"] = "actions/" + spec.name
-            env["JUJU_ACTION_NAME"] = spec.name
-            env["JUJU_ACTION_UUID"] = spec.action_id
-        else:
-            env["JUJU_DISPATCH_PATH"] = "hooks/" + spec.name
-            env["JUJU_HOOK_NAME"] = spec.name
-        if spec.relation_id:
-            env["JUJU_RELATION"] = spec.relation
-            env["JUJU_RELATION_ID"] = spec.relation_id
-            env["JUJU_REMOTE_APP"] = self.model.application
-            if spec.remote_unit:
-                env["JUJU_REMOTE_UNIT"] = spec.remote_unit
-            if spec.departing_unit:
-                env["JUJU_DEPARTING_UNIT"] = spec.departing_unit
-        return env
-
-    # -- waiting for the one running process -------------------------------------------------
-
-    def _drive(self, hook: _ActiveHook):
-        """Let `hook`'s process run until it asks for a tool or exits."""
-        deadline = time.monotonic() + self.hook_timeout
-        while not hook.outstanding and hook.rc is None:
-            if self._pump_io(deadline - time.monotonic()):
-                continue
-            if time.monotonic() > deadline:
-                raise HookProcessError(
-                    "hook %s of %s neither called a tool nor exited within %.0f s of real time"
-                    % (hook.spec.describe(), hook.unit, self.hook_timeout)
-                )
-
-    def _pump_io(self, timeout: float) -> bool:
-        progressed = False
-        for proc, rc in self._backend.collect_exits():
-            self._on_exit(proc, rc)
-            progressed = True
-        if progressed:
-            return True
-        fds, poll = self._backend.wait_fds()
-        wait = max(0.0, timeout)
-        if poll is not None:
-            wait = min(wait, poll)
-        ready, _, _ = select.select([self._listener] + fds, [], [], wait)
-        if self._listener in ready:
-            while True:
-                try:
-                    conn, _ = self._listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                self._on_request(conn)
-                progressed = True
-        for proc, rc in self._backend.collect_exits():
-            self._on_exit(proc, rc)
-            progressed = True
-        return progressed
-
-    def _on_request(self, conn: socket.socket):
-        conn.setblocking(True)
-        conn.settimeout(30)
-        try:
-            fields = _read_request(conn)
-        except (OSError, ValueError):
-            conn.close()
-            return
-        ctx_id = fields[0].decode()
-        hook = self._by_ctx.get(ctx_id)
-        if hook is not None and hook.killed:
-            conn.close()
-            return
-        if hook is None:
-            _reply(conn, 1, b"", ('ERROR context "%s" is not running\n' % ctx_id).encode())
-            return
-        hook.outstanding.append((conn, fields))
-        self._push(hook.clock + self._cost(self.costs.tool_call), "tool", (hook, conn, fields))
-
-    def _on_exit(self, proc: HookProcess, rc: int):
-        hook = self._by_proc.pop(id(proc), None)
-        if hook is None:
-            return
-        hook.rc = rc
-        hook.cpu = proc.cpu
-        hook.clock = max(hook.clock, self.now) + self._cost(self.costs.hook_exit)
-        self._push(hook.clock, "exit", hook)
-
-    def _serve(self, hook: _ActiveHook, conn: socket.socket, fields: list):
-        if hook.killed:
-            return  # the unit vanished (force removal); the connection is closed
-        hook.outstanding.remove((conn, fields))
-        hook.clock = self.now
-        if hook.rc is not None:
-            conn.close()
-            return
-        hook.ctx.cwd = os.fsdecode(fields[1]) or hook.ctx.cwd
-        argv = tuple(os.fsdecode(f) for f in fields[3:])
-        if self._fault_before(hook, argv):
-            self._kill(hook, conn, argv)
-            return
-        given = _settings_input(hook.ctx.cwd, argv, fields[2])
-        rc, out, err = run_tool(hook.ctx, argv, fields[2])
-        self.tool_calls.append(
-            ToolCallRecord(
-                hook.unit, hook.spec.name, hook.ctx.context_id, argv, rc, self.now, given, out, err
-            )
-        )
-        if argv[:2] == ("sim-journal", "end") and rc == 0 and self._fault_after_end(hook, argv):
-            self._kill_process(hook, conn)
-            return
-        self._tell_time(hook.unit)
-        _reply(conn, rc, out, err)
-        self._drive(hook)
-
-    def _kill(self, hook: _ActiveHook, conn: socket.socket, argv: tuple):
-        self.tool_calls.append(
-            ToolCallRecord(hook.unit, hook.spec.name, hook.ctx.context_id, argv, -9, self.now)
-        )
-        self._kill_process(hook, conn)
-
-    def _kill_process(self, hook: _ActiveHook, conn: socket.socket):
-        # Kill while the process still waits for this answer, so it can run no
-        # more code (and make no more tool calls) before it dies.
-        hook.killed = True
-        self._backend.kill(hook.proc)
-        conn.close()
-        self._drive(hook)
-
-    def _finish(self, hook: _ActiveHook):
-        unit = self.model.units[hook.unit]
-        del self._active[hook.unit]
-        del self._by_ctx[hook.ctx.context_id]
-        for conn, _ in hook.outstanding:
-            conn.close()
-        hook.outstanding = []
-        output = ""
-        if hook.out_path:
-            with open(hook.out_path, "rb") as f:
-                f.seek(hook.out_offset)
-                output = f.read().decode("utf-8", "replace")
-        spec, rc = hook.spec, hook.rc
-        if spec.is_action:
-            action = self.model.actions[spec.action_id]
-            if rc == 0:
-                self._commit_writes(unit, hook.ctx)
-            if rc != 0 or hook.ctx.action_failed is not None:
-                action.status = "failed"
-                action.message = hook.ctx.action_failed or "exit status %d" % rc
-            else:
-                action.status = "completed"
-        elif rc == 0:
-            self._commit(unit, hook)
-        elif unit.alive:
-            self._fail(unit, hook)
-        self.trace.append(
-            HookRecord(
-                "commit" if rc == 0 else "fail",
-                unit.name,
-                spec.name,
-                spec.remote_unit,
-                self.now,
-                rc,
-                hook.ctx.context_id,
-                output,
-                cpu=hook.cpu,
-            )
-        )
-        self._wake(unit.name)
-
-    def _commit_writes(self, unit: UnitState, ctx: HookContext):
-        for rid, changes in sorted(ctx.pending.items()):
-            self._apply_relation_changes(unit.name, rid, changes)
-        ports = list(unit.opened_ports)
-        for opening, port in ctx.port_changes:
-            if opening and port not in ports:
-                ports.append(port)
-            elif not opening and port in ports:
-                ports.remove(port)
-        unit.opened_ports = ports
-
-    def _apply_relation_changes(self, name: str, rid: str, changes: Dict[str, Optional[str]]):
-        """Commit `changes` to unit `name`'s settings in `rid`; True if anything changed.
-
-        A real change bumps the settings version and wakes every other unit
-        (their relation-changed for `name` becomes due); no change, nothing.
-        """
-        record = self.model.relations[rid].settings.get(name)
-        if record is None:
-            return False
-        new = dict(record.data)
-        for key, value in changes.items():
-            if value is None:
-                new.pop(key, None)
-            else:
-                new[key] = value
-        if new == record.data:
-            return False
-        record.data = new
-        record.version += 1
-        self._wake_all(exclude=name)
-        return True
-
-    def _commit(self, unit: UnitState, hook: _ActiveHook):
-        spec = hook.spec
-        self._commit_writes(unit, hook.ctx)
-        unit.error_hook, unit.error_count, unit.retry_at = None, 0, None
-        kind = spec.kind
-        if kind == "install":
-            unit.installed = True
-        elif kind == "relation-created":
-            unit.relations_created.append(spec.relation_id)
-            unit.members.setdefault(spec.relation_id, {})
-            unit.relation_cache.setdefault(spec.relation_id, RelationCache())
-        elif kind == "leader-elected":
-            unit.local_leader = True
-        elif kind == "leader-settings-changed":
-            unit.local_leader = False
-            unit.leader_settings_seen = spec.version
-        elif kind == "config-changed":
-            unit.config_seen = spec.version
-        elif kind == "upgrade-charm":
-            unit.charm_seen = spec.version
-            unit.config_seen = None  # Juju runs config-changed after upgrade-charm
-        elif kind == "start":
-            unit.started = True
-            self._schedule_update_status(unit.name)
-        elif kind == "relation-joined":
-            unit.members.setdefault(spec.relation_id, {})[spec.remote_unit] = spec.version
-            unit.changed_pending[spec.relation_id] = spec.remote_unit
-        elif kind == "relation-changed":
-            members = unit.members.setdefault(spec.relation_id, {})
-            if spec.remote_unit in members:
-                members[spec.remote_unit] = spec.version
-            if unit.changed_pending.get(spec.relation_id) == spec.remote_unit:
-                unit.changed_pending[spec.relation_id] = None
-        elif kind == "relation-departed":
-            unit.members.get(spec.relation_id, {}).pop(spec.remote_unit, None)
-            self._leave_scope_if_departed(unit)
-        elif kind == "update-status":
-            unit.update_status_due = False
-            self._schedule_update_status(unit.name)
-        elif kind == "stop":
-            unit.stopped = True
-            unit.alive = False
-
-    def _fail(self, unit: UnitState, hook: _ActiveHook):
-        unit.error_hook = hook.spec
-        unit.error_count += 1
-        delay = min(
-            self.costs.retry_base * (2 ** min(unit.error_count - 1, 32)), self.costs.retry_cap
-        )
-        unit.retry_at = self.now + delay
-        name = unit.name
-        self._timer(delay, "retry %s" % name, lambda: self._wake(name), category="retry")
-
-    def _schedule_update_status(self, name: str):
-        if not self.update_status:
-            return
-        interval = self.costs.update_status_interval
-        j = self.costs.update_status_jitter
-        delay = interval * (1.0 + self._rng.uniform(-j, j))
-
-        def due():
-            unit = self.model.units.get(name)
-            if unit is not None and unit.alive and not unit.dying:
-                unit.update_status_due = True
-                self._wake(name)
-
-        self._timer(delay, "update-status %s" % name, due, category="periodic")
-
-    # -- fault injection -----------------------------------------------------------------
-
-    def _fault_before(self, hook: _ActiveHook, argv: tuple) -> bool:
-        fault = self._faults.get(hook.unit)
-        if fault is None:
-            return False
-        if fault[0].startswith("tool:") and argv[:1] == (fault[0][5:],):
-            del self._faults[hook.unit]
-            return True
-        if fault[0] == "armed-first-call" and fault[2] == hook.ctx.context_id:
-            del self._faults[hook.unit]
-            return True
-        if fault[0] == "armed-next-call" and fault[2] == hook.ctx.context_id:
-            del self._faults[hook.unit]
-            return True
-        return False
-
-    def _fault_after_end(self, hook: _ActiveHook, argv: tuple) -> bool:
-        fault = self._faults.get(hook.unit)
-        if fault is None or (fault[1] is not None and argv[2:3] != (fault[1],)):
-            return False
-        if fault[0] == "journal-end":
-            del self._faults[hook.unit]
-            return True
-        if fault[0] == "next-tool-call":
-            self._faults[hook.unit] = ("armed-next-call", fault[1], hook.ctx.context_id)
-        return False
-
-    # ------------------------------------------------------------------
-    # Called by HookContext (tool implementations)
-
-    def relation_key(self, rid: str) -> str:
-        name = self.model.relations[rid].name
-        return "%s:%s" % (self.model.application, name)
+    # Fault injection: writes as a peer or the leader would commit them
 
     def write_leader_settings(self, changes: Dict[str, Optional[str]]):
         """Apply `changes` (key -> str, or None to delete) to the leader settings.
 
-        What a successful ``leader-set`` does (tool implementations call it):
+        What a successful ``leader-set`` does (`Leadership.write_settings`):
         the settings change at once and, if anything really changed, the
         version is bumped and leader-settings-changed becomes due on every
-        non-leader (not on the leader). Called by a test it is also a fault
+        non-leader (not on the leader). Called by a test it is a fault
         injection: whatever the leader would have written, garbage included.
         """
         self._check_open()
         _check_changes(changes)
-        new = dict(self.model.leader_settings)
-        for key, value in changes.items():
-            if value is None:
-                new.pop(key, None)
-            else:
-                new[key] = value
-        if new != self.model.leader_settings:
-            self.model.leader_settings = new
-            self.model.leader_settings_version += 1
-            self.leader_settings_history.append((self.now, dict(new)))
-            self._wake_all(exclude=self.model.leader)
+        self._leadership.write_settings(changes)
 
     def write_relation_settings(
         self, unit: str, changes: Dict[str, Optional[str]], relation: Optional[str] = None
@@ -916,25 +306,7 @@ class Simulation(object):
         rid = self._rid(relation)
         if unit not in self.model.relations[rid].scope:
             raise SimulationError("unit %s is not in the scope of %s yet" % (unit, rid))
-        return self._apply_relation_changes(unit, rid, dict(changes))
-
-    def record_log(self, ctx: HookContext, level: str, message: str):
-        self.logs.append(LogRecord(ctx.unit_name, ctx.spec.name, level, message, self.now))
-
-    def record_status(self, ctx: HookContext, status: str, message: str, application: bool):
-        if application:
-            self.model.app_status, self.model.app_message = status, message
-            who = self.model.application
-        else:
-            unit = self.model.units[ctx.unit_name]
-            unit.workload_status, unit.workload_message = status, message
-            who = ctx.unit_name
-        self.status_history.append(StatusRecord(who, status, message, self.now))
-
-    def record_journal(self, ctx: HookContext, event: str, lock: str, duration: float):
-        self.journal.append(JournalEntry(ctx.unit_name, lock, event, self.now, ctx.spec.name))
-        if duration:
-            self._by_ctx[ctx.context_id].clock += duration
+        return self._agents.apply_relation_changes(unit, rid, dict(changes))
 
     # ------------------------------------------------------------------
     # Scenario operations
@@ -964,13 +336,13 @@ class Simulation(object):
         if new != self.model.config:
             self.model.config = new
             self.model.config_version += 1
-            self._wake_all()
+            self._sched.wake_all()
 
     def add_unit(self) -> str:
         """Add a unit; it starts with install. Returns its name."""
         self._check_open()
         name = self._create_unit()
-        self._wake(name)
+        self._sched.wake(name)
         return name
 
     def remove_unit(self, name: str, force: bool = False):
@@ -1003,44 +375,18 @@ class Simulation(object):
             )
         unit.dying = True
         if self.model.leader == name:
-            self._set_leader(None)
-            self._schedule_election(exclude=name)
+            self._leadership.resign(name)
         if force:
             self._vanish(unit)
-        self._wake_all()
+        self._sched.wake_all()
 
     def _vanish(self, unit: UnitState):
         """The unit is gone from the model at once; a hook it runs is killed."""
         unit.alive = False
-        self._faults.pop(unit.name, None)
         for rel in self.model.relations.values():
             if unit.name in rel.scope:
                 rel.scope = [u for u in rel.scope if u != unit.name]
-        hook = self._active.get(unit.name)
-        if hook is not None:
-            hook.killed = True
-            for conn, _ in hook.outstanding:
-                conn.close()
-            hook.outstanding = []
-            if hook.proc is not None and hook.rc is None:
-                self._backend.kill(hook.proc)
-                self._drive(hook)
-            # Whatever the process did, nothing of it is committed.
-            hook.rc = -signal.SIGKILL
-
-    def _leave_scope_if_departed(self, unit: UnitState):
-        """A dying unit leaves a relation's scope once it has departed every peer there."""
-        if not unit.dying or not unit.alive or unit.error_hook is not None:
-            return
-        for rid in unit.relations_created:
-            rel = self.model.relations[rid]
-            if (
-                unit.name in rel.scope
-                and not unit.members.get(rid)
-                and unit.changed_pending.get(rid) is None
-            ):
-                rel.scope = [u for u in rel.scope if u != unit.name]
-                self._wake_all(exclude=unit.name)
+        self._driver.vanish(unit.name)
 
     def remove_leader(self, force: bool = False) -> str:
         """Remove the current leader (see `remove_unit`); another is elected within the lease."""
@@ -1072,63 +418,16 @@ class Simulation(object):
             self._live_unit(successor)
             if successor == old:
                 raise SimulationError("the successor must not be the leader whose lease lapses")
-        if honour_guarantee:
-            if self.model.renewal_lost != old:
-                self.model.renewal_lost = old
-                self.renewal_lost_history.append((self.now, old, len(self.leader_history)))
-                self._wake(old)  # its agent now sees itself a minion
-            ends = self._leader_confirmed_at.get(old, -1e300) + LEADERSHIP_GUARANTEE
-            if ends > self.now:
-                term = self._lease_term
-                self._timer(ends - self.now, "lease", lambda: self._lapse(old, successor, term))
-                return old
-        self._lapse(old, successor)
+        self._leadership.expire(honour_guarantee, successor)
         return old
 
-    def _lapse(self, old: str, successor: Optional[str] = None, term: Optional[int] = None):
-        if self.model.leader != old or (term is not None and term != self._lease_term):
-            return  # that lease already ended (and `old` may lead again under a new one)
-        self._set_leader(None)
-        self._wake(old)
-        self._schedule_election(exclude=old, successor=successor)
-
     def confirm_leader(self, unit: str) -> bool:
-        """is-leader from `unit` (called by the tool implementation).
-
-        True when `unit` holds the lease and can still renew it; that answer
-        is a promise of leadership for the next 30 s.
-        """
-        if not self.leads(unit):
-            return False
-        self._leader_confirmed_at[unit] = self.now
-        return True
+        """is-leader from `unit`: True (a promise for the next 30 s) if it leads and can renew."""
+        return self._leadership.confirm(unit)
 
     def leads(self, unit: str) -> bool:
         """Whether `unit` holds the lease and its agent can still renew it."""
-        return self.model.leads(unit)
-
-    def _set_leader(self, name: Optional[str]):
-        self._lease_term += 1
-        self.model.renewal_lost = None
-        self.model.leader = name
-        self.leader_history.append((self.now, name))
-
-    def _schedule_election(self, exclude: Optional[str], successor: Optional[str] = None):
-        delay = self._rng.uniform(0.0, self.costs.lease)
-        if successor is not None:
-            delay = 0.0  # that unit's agent was waiting to claim the lease
-        self._timer(delay, "election", lambda: self._elect(exclude, successor))
-
-    def _elect(self, exclude: Optional[str], successor: Optional[str] = None):
-        if self.model.leader is not None:
-            return
-        live = self.model.live_units()
-        candidates = [u for u in live if u != exclude] or live
-        if not candidates:
-            return
-        choice = self._rng.choice(candidates)  # drawn anyway: same seed, same later draws
-        self._set_leader(successor if successor in candidates else choice)
-        self._wake_all()
+        return self._leadership.leads(unit)
 
     def fail_next_hook(self, unit: str, after_journal_end=True, lock: Optional[str] = None):
         """Make the unit's next hook fail by killing its process (exit -9).
@@ -1143,18 +442,7 @@ class Simulation(object):
         """
         self._check_open()
         self._live_unit(unit)
-        point = after_journal_end
-        if point is True:
-            point = "journal-end"
-        elif point is False:
-            point = "first-tool-call"
-        if point not in FAULT_POINTS and not (
-            isinstance(point, str) and point.startswith("tool:") and len(point) > 5
-        ):
-            raise SimulationError(
-                "unknown failure point %r: use one of %s" % (point, FAULT_POINTS)
-            )
-        self._faults[unit] = (point, lock)
+        self._driver.faults.arm(unit, after_journal_end, lock)
 
     def set_clock_skew(self, unit: str, seconds: float):
         """Set how far the unit's wall clock is ahead of (or, negative, behind) the model's.
@@ -1166,8 +454,8 @@ class Simulation(object):
         self._check_open()
         if unit not in self.model.units:
             raise SimulationError("no unit %r in the model" % (unit,))
-        self._check_skew(unit, seconds, self.model.application)
-        self._clock_skew[unit] = float(seconds)
+        check_skew(unit, seconds, self.model.application)
+        self._clocks.skew[unit] = float(seconds)
 
     def upgrade_charm(self, new_charm_dir: str):
         """Deploy a new charm revision; each unit runs upgrade-charm then config-changed."""
@@ -1181,13 +469,13 @@ class Simulation(object):
             raise SimulationError("jujusim does not simulate adding or removing peer relations")
         self._charm = info
         self.model.charm_version += 1
-        self._charm_sources[self.model.charm_version] = info.path
+        self._agents.add_charm(self.model.charm_version, info.path)
         config = dict(info.config_defaults.items())
         config.update({k: v for k, v in self.model.config.items() if k in config})
         if config != self.model.config:
             self.model.config = config
             self.model.config_version += 1
-        self._wake_all()
+        self._sched.wake_all()
 
     def run_action(self, unit: str, name: str, params: Optional[dict] = None) -> str:
         """Queue an action on a unit; returns its id (see `action()`)."""
@@ -1202,7 +490,7 @@ class Simulation(object):
         self.model.actions[action_id] = ActionState(
             id=action_id, unit=unit, name=name, params=merged
         )
-        self._wake(unit)
+        self._sched.wake(unit)
         return action_id
 
     def schedule(self, at: float, operation: str, *args, **kwargs):
@@ -1230,7 +518,7 @@ class Simulation(object):
         args = copy.deepcopy(args)
         kwargs = copy.deepcopy(kwargs)
         method = getattr(self, operation)
-        self._push(at, "timer", (operation, lambda: method(*args, **kwargs)))
+        self._sched.at(at, operation, lambda: method(*args, **kwargs))
 
     # ------------------------------------------------------------------
     # Accessors (copies; the model stays the simulator's)
@@ -1321,24 +609,12 @@ class Simulation(object):
         if self._closed:
             return
         self._closed = True
-        backend = getattr(self, "_backend", None)
-        if backend is not None:
-            # Hooks paused mid-run (run_until stopped inside them) end here.
-            for hook in list(self._active.values()):
-                if hook.proc is not None:
-                    try:
-                        backend.kill(hook.proc)
-                    except OSError:
-                        pass
-            backend.close()
-        for hook in list(self._active.values()):
-            for conn, _ in hook.outstanding:
-                conn.close()
-        self._listener.close()
-        for fd in getattr(self, "_clock_fds", {}).values():
-            os.close(fd)
-        self._clock_fds = {}
-        shutil.rmtree(self._sockdir, ignore_errors=True)
+        driver = getattr(self, "_driver", None)
+        if driver is not None:
+            driver.close()
+        clocks = getattr(self, "_clocks", None)
+        if clocks is not None:
+            clocks.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -1347,63 +623,6 @@ class Simulation(object):
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _settings_input(cwd: str, argv: tuple, stdin: bytes) -> bytes:
-    """What a tool call reads as settings: stdin for ``--file -``, else the named file."""
-    path = None
-    for i, arg in enumerate(argv[1:], 1):
-        if arg == "--file" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif arg.startswith("--file="):
-            path = arg[len("--file=") :]
-    if path is None:
-        return b""
-    if path == "-":
-        return stdin
-    try:
-        with open(os.path.join(cwd, path), "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
-# ----------------------------------------------------------------------
-# Wire protocol (server side) and the shim build
-
-
-def _recv_exact(conn: socket.socket, n: int) -> bytes:
-    chunks = []
-    while n:
-        chunk = conn.recv(min(n, 1 << 20))
-        if not chunk:
-            raise ValueError("short read")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read_request(conn: socket.socket) -> List[bytes]:
-    head = _recv_exact(conn, 8)
-    if head[:4] != b"JSM1":
-        raise ValueError("bad magic")
-    (count,) = struct.unpack(">I", head[4:])
-    fields = []
-    for _ in range(count):
-        (n,) = struct.unpack(">I", _recv_exact(conn, 4))
-        fields.append(_recv_exact(conn, n))
-    if len(fields) < 4:
-        raise ValueError("short request")
-    return fields
-
-
-def _reply(conn: socket.socket, rc: int, out: bytes, err: bytes):
-    try:
-        conn.sendall(struct.pack(">iI", rc, len(out)) + out + struct.pack(">I", len(err)) + err)
-    except OSError:
-        pass
-    finally:
-        conn.close()
 
 
 def _check_changes(changes) -> None:
@@ -1417,44 +636,3 @@ def _check_changes(changes) -> None:
             raise SimulationError(
                 "settings value of %r must be a string or None, got %r" % (key, value)
             )
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
-_SHIM_CACHE: Dict[str, Optional[str]] = {}
-
-
-def _compiled_shim() -> Optional[str]:
-    """Compile bootstrap/shim.c once per source version; None without a C compiler."""
-    src = os.path.join(BOOTSTRAP_DIR, "shim.c")
-    with open(src, "rb") as f:
-        data = f.read()
-    import hashlib
-
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    if digest in _SHIM_CACHE:
-        return _SHIM_CACHE[digest]
-    cache_dir = os.path.join(tempfile.gettempdir(), "jujusim-shim-%d" % os.getuid())
-    target = os.path.join(cache_dir, "shim-" + digest)
-    if not os.path.exists(target):
-        cc = shutil.which("cc") or shutil.which("gcc")
-        if cc is None:
-            _SHIM_CACHE[digest] = None
-            return None
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = "%s.%d.tmp" % (target, os.getpid())
-        result = subprocess.run(
-            [cc, "-O2", "-o", tmp, src], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        if result.returncode != 0:
-            _SHIM_CACHE[digest] = None
-            return None
-        os.replace(tmp, target)
-    _SHIM_CACHE[digest] = target
-    return target

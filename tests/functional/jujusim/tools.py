@@ -526,11 +526,15 @@ TOOLS = {
 ACTION_ONLY = frozenset(("action-get", "action-set", "action-fail", "action-log"))
 
 
-def run_tool(ctx, argv, stdin=b""):
-    """Run one tool call; never raises for tool-level errors."""
+def run_tool(ctx, argv, stdin=b"", available=None):
+    """Run one tool call; never raises for tool-level errors.
+
+    `available` names the tools the Juju version has (`JujuProfile.tools`;
+    default: all of `TOOLS`); any other name answers as an unknown tool.
+    """
     name = argv[0] if argv else ""
     tool = TOOLS.get(name)
-    if tool is None:
+    if tool is None or (available is not None and name not in available):
         return 127, b"", ('ERROR unknown hook tool "%s"\n' % name).encode()
     try:
         if name in ACTION_ONLY and not ctx.in_action:
