@@ -51,46 +51,36 @@ def test_another_seed_gives_another_interleaving(tmp_path):
     assert run_scripted(tmp_path, "a", seed=7)[0] != run_scripted(tmp_path, "b", seed=8)[0]
 
 
-def run_reactive(tmp_path, backend):
-    work = tmp_path / ("work-" + backend)
-    with Simulation(
-        fixture_charm("reactive-peer"), units=3, seed=11, backend=backend, workdir=str(work)
-    ) as sim:
+def roll(charm, workdir, backend):
+    """Deploy ``charm`` on 3 units, change its config, settle; what the run did."""
+    with Simulation(charm, units=3, seed=11, backend=backend, workdir=str(workdir)) as sim:
         sim.run_until_quiet()
         sim.set_config(generation=1)
         sim.run_until_quiet()
         flags = {u: sim.flags(u) for u in sim.units}
         return keys(sim), flags, sim.leader_settings(), sim.relation_data()
+
+
+def assert_same_run(exec_run, fork_run):
+    assert exec_run[0][0] == fork_run[0][0]  # hook sequence
+    assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
+    assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
+    assert all("peer.restarted" in f for f in exec_run[1].values())
 
 
 def test_exec_and_fork_backends_give_identical_traces_for_a_reactive_charm(tmp_path):
-    exec_run = run_reactive(tmp_path, "exec")
-    fork_run = run_reactive(tmp_path, "fork")
-    assert exec_run[0][0] == fork_run[0][0]  # hook sequence
-    assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
-    assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
-    assert all("peer.restarted" in f for f in exec_run[1].values())
-
-
-def run_basic_layer(tmp_path, backend):
-    charm = basic_layer_charm(tmp_path / ("charm-" + backend))
-    with Simulation(
-        charm, units=3, seed=11, backend=backend, workdir=str(tmp_path / ("work-" + backend))
-    ) as sim:
-        sim.run_until_quiet()
-        sim.set_config(generation=1)
-        sim.run_until_quiet()
-        flags = {u: sim.flags(u) for u in sim.units}
-        return keys(sim), flags, sim.leader_settings(), sim.relation_data()
+    charm = fixture_charm("reactive-peer")
+    assert_same_run(
+        roll(charm, tmp_path / "work-exec", "exec"), roll(charm, tmp_path / "work-fork", "fork")
+    )
 
 
 def test_exec_and_fork_backends_give_identical_traces_for_a_charm_built_on_layer_basic(tmp_path):
-    exec_run = run_basic_layer(tmp_path, "exec")
-    fork_run = run_basic_layer(tmp_path, "fork")
-    assert exec_run[0][0] == fork_run[0][0]  # hook sequence
-    assert exec_run[0][1] == fork_run[0][1]  # tool-call sequence
-    assert exec_run[1:] == fork_run[1:]  # flags, leader and relation data
-    assert all("peer.restarted" in f for f in exec_run[1].values())
+    runs = [
+        roll(basic_layer_charm(tmp_path / ("charm-" + b)), tmp_path / ("work-" + b), b)
+        for b in ("exec", "fork")
+    ]
+    assert_same_run(*runs)
 
 
 REGISTRATIONS_HANDLER = """
