@@ -2,15 +2,15 @@
 
 Juju promises a unit whose is-leader said true leadership for 30 s; past that
 (or in a controller fault) a new leader can be elected while the old one is
-still in the hook where it granted itself a lock. The old leader's request
-reaches its relation data only when that hook ends, so the layer publishes the
-self-grant at once, and a new leader keeps a grant whose holder has not yet
-said (in ``coordinator-released``) that it let go.
+still in a hook. The grants live in the application databag, which commits
+with the hook, and Juju refuses the whole commit of a hook that wrote it if
+the unit no longer leads. So a leader's own guarded work waits for the hook
+after the one that granted it the lock: by then the grant is committed, and
+a new leader keeps it until its holder says (in ``coordinator-released``)
+that it let go.
 """
 
 import json
-
-import pytest
 
 
 def acquire(lock):
@@ -19,17 +19,20 @@ def acquire(lock):
     return charms.coordinator.acquire(lock)
 
 
-def test_leader_publishes_its_own_grant_before_its_guarded_work(model):
+def test_the_leaders_own_work_starts_only_once_its_grant_is_committed(model):
     seen = {}
 
     def handler():
         granted = acquire("restart")
-        seen["grants"] = json.loads(model.leader_settings["coordinator"])
+        seen["committed grants"] = json.loads(model.app_data.get("coordinator") or "{}")
         return granted
 
-    assert model.run("app/0", "config-changed", handler=handler).result is True
+    assert model.run("app/0", "config-changed", handler=handler).result is False
+    assert seen["committed grants"] == {}  # so no guarded work in this hook
+    assert list(model.grants()) == ["app/0"]  # committed with it
 
-    assert list(seen["grants"]) == ["app/0"]
+    assert model.run("app/0", "coordinator-relation-changed", handler=handler).result is True
+    assert list(seen["committed grants"]) == ["app/0"]
     assert model.grants() == {}  # released at the end of the hook
 
 
@@ -47,21 +50,28 @@ def test_leader_that_has_lost_its_lease_does_not_grant_itself(model):
 def test_new_leader_keeps_the_old_leaders_grant_until_it_says_it_released(model):
     model.run("app/0", "update-status")  # the leader's view of its peers is current
     model.run("app/2", handler=lambda: acquire("restart"))  # not seen by the leader yet
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))  # grants itself
+    granted = model.grants()
+    request = model.requests_of("app/0")
 
-    def work_then_die():
-        assert acquire("restart") is True  # granted to itself, published at once
-        raise RuntimeError("the old leader's hook dies after its guarded work")
+    # Its next hook does the guarded work; the lease lapses before Juju
+    # commits that hook (release and hand-over): the whole commit is refused.
+    model.lease_lapses_before_commit = "app/1"
+    hook = model.run("app/0", "coordinator-relation-changed", handler=lambda: acquire("restart"))
+    assert hook.result is True
+    assert hook.commit_refused
+    assert model.grants() == granted
+    assert model.requests_of("app/0") == request
 
-    with pytest.raises(RuntimeError):
-        model.run("app/0", "config-changed", handler=work_then_die)
-    assert model.requests_of("app/0") == {}  # its request never reached the relation
-
-    model.leader = "app/1"
     model.run("app/1", "leader-elected")
     model.run("app/1", "coordinator-relation-changed", remote="app/2")
     assert list(model.grants()) == ["app/0"]  # app/2 waits: app/0 may still be working
 
-    model.run("app/0", "config-changed")  # the retried hook succeeds
+    # Juju retries the failed hook, on a unit that no longer leads: it holds
+    # the lock, works again, releases and says so.
+    hook = model.run("app/0", "coordinator-relation-changed", handler=lambda: acquire("restart"))
+    assert hook.result is True
+    assert not hook.commit_refused
     released = json.loads(model.settings["app/0"]["coordinator-released"])
     assert list(released) == ["restart"]
     model.run("app/1", "coordinator-relation-changed", remote="app/0")
@@ -73,7 +83,7 @@ def test_non_leader_says_it_released_in_the_same_write_as_its_request(model):
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
     granted_ts = model.grants()["app/1"]["restart"]
 
-    model.run("app/1", "leader-settings-changed")
+    model.run("app/1", "coordinator-relation-changed")
 
     writes = [args for u, tool, args in model.calls if u == "app/1" and tool == "relation-set"]
     assert model.requests_of("app/1") == {}
@@ -83,7 +93,7 @@ def test_non_leader_says_it_released_in_the_same_write_as_its_request(model):
 
 def test_grant_of_a_unit_that_asks_again_with_a_new_timestamp_is_dropped(model):
     old, new = "2026-01-01 00:00:00.000000Z", "2026-01-01 00:05:00.000000Z"
-    model.leader_settings["coordinator"] = json.dumps({"app/1": {"restart": old}})
+    model.app_data["coordinator"] = json.dumps({"app/1": {"restart": old}})
     model.settings["app/1"]["coordinator"] = json.dumps({"restart": new})  # asked again
 
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
@@ -96,7 +106,7 @@ def test_unit_asking_for_a_lock_it_holds_unknowingly_takes_the_grant_over(model)
     # leader keeps it for the unit, so asking again takes it over (see
     # test_failed_hooks.py for how a failed hook leaves one).
     old = "2026-01-01 00:00:00.000000Z"
-    model.leader_settings["coordinator"] = json.dumps({"app/1": {"restart": old}})
+    model.app_data["coordinator"] = json.dumps({"app/1": {"restart": old}})
 
     assert model.run("app/1", handler=lambda: acquire("restart")).result is True
 

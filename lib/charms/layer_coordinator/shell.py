@@ -28,7 +28,7 @@ from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
 from .status import WaitingStatus
-from .transport import LeaderData, LeaderSettingsTransport
+from .transport import LeaderData, PeerRelationTransport, Unreadable
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
@@ -53,6 +53,9 @@ class LayerCoordinator(BaseCoordinator):
     * Requests are granted in request order (timestamp, then unit name).
     * When the leader releases its own lock, it grants the lock to the next
       waiting unit in the same hook.
+    * The leader-owned data lives in the peer relation's application
+      databag (Juju 4 has no leader settings), and the leader's grant to
+      itself counts from its next hook, once Juju has committed it.
 
     Do not instantiate it in a charm: use ``charms.coordinator.coordinator``.
     """
@@ -148,8 +151,12 @@ class LayerCoordinator(BaseCoordinator):
         dying = departing == self._unit or hookenv.hook_name() == "stop"
         if departing and not dying:
             record_departure(departing)
-        self._transport = LeaderSettingsTransport(self.relname, self.key)
+        self._transport = PeerRelationTransport(self.relname, self.key)
         self.relid = self._transport.relation_id
+        if self._leader and not self._transport.writable:
+            # Nowhere to keep grants yet: requests wait for the relation.
+            log("no peer relation yet; the leader grants once it exists", "DEBUG")
+            self._leader = False
         self._peers = PeerView(self._transport, self._unit, self.key)
         self._load(options, dying)
         for lock in sorted(self._ledger.own()):
@@ -163,7 +170,16 @@ class LayerCoordinator(BaseCoordinator):
         held = unitdata.kv().get(wire.HELD_KEY) or []
         self._held = {lock for lock in held if isinstance(lock, str)}
         self._loaded_held = set(self._held)
-        data = self._transport.read_leader_data(self._leader)
+        try:
+            data = self._transport.read_leader_data(self._leader)
+        except Unreadable as exc:
+            log(
+                f"cannot read the {self._transport.place} ({exc.error}); this hook neither "
+                "grants nor uses a grant, and the next one reads it again",
+                "WARNING",
+            )
+            self._leader = False
+            data = LeaderData({}, {}, {}, None, None)
         self.leader_unit = self._unit if self._leader else data.leader
         self._own = OwnData.load(self._transport, self._unit, self.key)
         own = self._own.requests
@@ -272,8 +288,10 @@ class LayerCoordinator(BaseCoordinator):
         """Request ``lock``; return True if this unit holds it now.
 
         A repeated request keeps its original timestamp, and so its place in
-        the queue. The leader grants its own request at once when the policy
-        allows. The grant lasts until the end of the hook, or with
+        the queue. The leader grants its own request when the policy allows,
+        but like every grant it counts from the unit's next hook, once Juju
+        has committed it (so a leader elected meanwhile knows of it). The
+        grant lasts until the end of the hook that uses it, or with
         ``hold=True`` until ``release(lock)``.
         """
         ledger = self._ledger
@@ -292,8 +310,8 @@ class LayerCoordinator(BaseCoordinator):
         if ledger.granted(lock):
             return True
         if self._leader:
-            return self.grant(lock, self._unit)
-        return False
+            self.grant(lock, self._unit)  # pending: its work starts in the next hook
+        return ledger.granted(lock)
 
     def release(self, lock):
         """Give up ``lock``: release it if held, or withdraw the request.
@@ -320,8 +338,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def handle(self):
         """On the leader, end the grants that no longer stand and grant waiting requests."""
-        self._ledger.decide(self._policy, self._evidence, self._on_end, self._confirm_own)
-        self._leader = self._ledger.leader
+        self._ledger.decide(self._policy, self._evidence, self._on_end)
 
     def grant(self, lock, unit):
         """Grant ``lock`` to ``unit`` if the policy allows; return True if granted.
@@ -331,9 +348,7 @@ class LayerCoordinator(BaseCoordinator):
         where ``granted`` is the set of other units holding ``lock`` and
         ``queue`` lists the units waiting for it in request order.
         """
-        granted = self._ledger.grant(lock, unit, self._policy, self._confirm_own)
-        self._leader = self._ledger.leader
-        return granted
+        return self._ledger.grant(lock, unit, self._policy)
 
     def _policy(self, lock, unit, holders, queue):
         policy = getattr(self, f"grant_{lock}", self.default_grant)
@@ -341,18 +356,6 @@ class LayerCoordinator(BaseCoordinator):
 
     def _on_end(self, unit, lock, ts):
         self.released(unit, lock, wire.parse_timestamp(ts))
-
-    def _confirm_own(self):
-        """Publish the grants before the leader's own guarded work; False if no longer leader.
-
-        Writes even when relation-list is empty: a unit that has just joined
-        (or a leader whose joined hooks are still pending) lists no peers
-        although they exist.
-        """
-        if self._transport.publish(self._leader_data()):
-            return True
-        log("leadership lost during the hook; not granting this unit's own request", "WARNING")
-        return False
 
     def default_grant(self, lock, unit, granted, queue):
         """Grant ``lock`` to the first unit in the queue when nobody holds it."""

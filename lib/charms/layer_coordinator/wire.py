@@ -144,7 +144,7 @@ def parse_locks(raw, source):
     return locks
 
 
-def parse_grants(raw, key, place="leader setting"):
+def parse_grants(raw, key, place="application databag"):
     """Parse leader-owned JSON of the form ``{unit: {lock: timestamp}}``."""
     source = f"{place} {key!r}"
     if not raw:
