@@ -171,3 +171,27 @@ def test_a_new_request_after_a_committed_release_is_not_an_orphan(model):
 
     assert hook.result is False
     assert model.requests_of("app/1")["restart"] > old
+
+
+def test_requests_kept_locally_survive_a_commit_juju_refuses(model):
+    # A leader asks before the peer relation exists (kept in unitdata); in
+    # the first hook with the relation it publishes the request and grants
+    # itself, and its lease lapses before Juju commits that hook. unitdata
+    # was flushed when the process exited, the relation writes were refused.
+    model.relation = False
+    model.run("app/0", "install", handler=lambda: acquire("restart"))
+    model.relation = True
+    model.lease_lapses_before_commit = "app/1"
+
+    hook = model.run("app/0", "coordinator-relation-created")
+
+    assert hook.commit_refused
+    assert model.requests_of("app/0") == {}
+    model.run("app/0", "coordinator-relation-created")  # Juju retries it
+    assert list(model.requests_of("app/0")) == ["restart"]
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert list(model.grants()) == ["app/0"]
+    model.run("app/0", "coordinator-relation-changed")  # works and releases
+    model.run("app/0", "update-status")
+    assert model.requests_of("app/0") == {}
+    assert unit_flags(model, "app/0") == set()
