@@ -195,7 +195,7 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
-from .profile import JUJU_2_9, JujuProfile
+from .profile import JUJU_2_9, JUJU_3_6, JUJU_4, JujuProfile, by_name
 from .scenario import At, Scenario, ScenarioResult, run_scenario
 from .sim import Simulation
 
@@ -209,6 +209,8 @@ __all__ = [
     "HookSpec",
     "InvariantError",
     "JUJU_2_9",
+    "JUJU_3_6",
+    "JUJU_4",
     "JujuProfile",
     "JournalEntry",
     "LogRecord",
@@ -220,6 +222,7 @@ __all__ = [
     "StatusRecord",
     "ToolCallRecord",
     "UnitState",
+    "by_name",
     "check_all_requesters_acted",
     "check_max_concurrency",
     "check_no_granted_flags_at_rest",
