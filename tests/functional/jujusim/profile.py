@@ -203,6 +203,4 @@ def by_name(name: str) -> JujuProfile:
     for key, profile in PROFILES.items():
         if name in (key, profile.name):
             return profile
-    raise ValueError(
-        "no Juju profile %r: use one of %s" % (name, ", ".join(sorted(PROFILES)))
-    )
+    raise ValueError("no Juju profile %r: use one of %s" % (name, ", ".join(sorted(PROFILES))))
