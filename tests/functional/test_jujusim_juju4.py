@@ -72,7 +72,7 @@ def test_profiles_are_found_by_name():
 
 
 @pytest.mark.parametrize(
-    "profile,version", [(JUJU_2_9, "2.9.49"), (JUJU_3_6, "3.6.12"), (JUJU_4, "4.0.1")]
+    ("profile", "version"), [(JUJU_2_9, "2.9.49"), (JUJU_3_6, "3.6.12"), (JUJU_4, "4.0.1")]
 )
 def test_juju_version_is_the_profiles(make_sim, profile, version):
     sim = make_sim("def install(h):\n    h.log(h.env['JUJU_VERSION'])\n", units=1, profile=profile)
@@ -386,7 +386,7 @@ def test_commits_before_a_unit_runs_collapse_into_one_app_changed(make_sim):
     assert [s for _, s in sim.app_data_history] == [{"k": "1"}, {"k": "2"}, {"k": "3"}]
 
 
-@pytest.mark.parametrize("profile,fires", [(JUJU_3_6, True), (JUJU_4, False)])
+@pytest.mark.parametrize(("profile", "fires"), [(JUJU_3_6, True), (JUJU_4, False)])
 def test_an_a_b_a_sequence_fires_on_3_6_revisions_but_not_on_4_content_hashes(
     make_sim, profile, fires
 ):
