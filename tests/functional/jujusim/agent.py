@@ -8,14 +8,19 @@ failed hook). Around every hook it does three things:
 * choose (`next_hook(model, unit, now, profile)`): compare what the agent
   has seen with what is true in the model and return the one hook to run
   next, or None. Because it looks at levels, not at a queue of events,
-  several changes by one peer collapse into one relation-changed and several
-  leader-settings writes into one leader-settings-changed;
+  several changes by one peer collapse into one relation-changed, several
+  application databag commits into one application-level relation-changed
+  (on every unit, the writer included) and several leader-settings writes
+  into one leader-settings-changed (a profile without it, Juju 4, runs none);
 * prepare (`UnitAgents.prepare`): as the hook begins, enter the relation's
   scope for relation-created, reset the relation cache, put the charm files
   of the version the hook runs for in place, mark an action running;
 * commit or fail (`UnitAgents.finish`): on exit 0 the hook's buffered
-  relation writes and port changes land and the agent records what the hook
-  was for as seen; otherwise the unit is in error and retries the hook.
+  relation writes (unit and application databag) and port changes land in
+  one piece and the agent records what the hook was for as seen, unless
+  the hook changed application data and the unit no longer holds the lease
+  (then nothing lands and the hook fails); otherwise the unit is in error
+  and retries the hook.
 
 Priority (juju-semantics.md section 1): relation-created, leadership
 (leader-elected / leader-settings-changed), actions, the failed hook's retry,
