@@ -8,10 +8,12 @@ seed 1, as ``tests/bench/bench.py`` measures it). Its canonical trace holds,
 in simulated-time order: every hook's begin and its commit or failure (unit,
 hook, remote unit, leadership at begin, exit code), every hook-tool call
 (arguments, the settings it read, exit code, stdout, stderr), the journal of
-guarded work, each change of leader, of renewal and of the leader settings,
+guarded work, each change of leader, of renewal, of the leader settings and
+(only if it ever changed) of the coordinator relation's application databag,
 and, for a campaign seed, the outcome (faults injected, violations); then the
 final model: who leads, the leader settings, the config, every unit's peer
-settings (with their change versions), each unit's agent state, status,
+settings (with their change versions) and, if it was ever written, the
+application databag, each unit's agent state, status,
 flags and unitdata, and the actions. Simulated times are printed to the
 microsecond. Left out or normalised, so that nothing machine-specific leaks
 in: temporary and socket paths, the repository and Python paths (replaced by
@@ -169,6 +171,10 @@ def canonical_trace(sim, charm: str, header: List[str]) -> str:
         )
     for i, (when, settings) in enumerate(sim.leader_settings_history):
         events.append((when, 4, 100000 + i, "leader-settings %s" % norm.data(settings)))
+    # The application databag's committed changes (only when there are any,
+    # so digests of runs that never write it stay as they were).
+    for i, (when, settings) in enumerate(getattr(sim, "app_data_history", [])):
+        events.append((when, 4, 200000 + i, "app-data %s" % norm.data(settings)))
     # At equal times: a change of leader, then hook ends, then begins, then
     # tool calls, then what a call recorded (journal, leader settings).
     events.sort(key=lambda e: (round(e[0], 6), e[1], e[2]))
@@ -194,6 +200,9 @@ def _final_model(sim, norm: Normaliser) -> List[str]:
         lines.append("relation %s scope %s" % (rid, norm.data(rel.scope)))
         for unit, record in sorted(rel.settings.items()):
             lines.append("  settings %s v%d %s" % (unit, record.version, norm.data(record.data)))
+        app = getattr(rel, "app_settings", None)
+        if app is not None and app.version:
+            lines.append("  app-settings v%d %s" % (app.version, norm.data(app.data)))
     for name in sorted(model.units, key=_unit_number):
         u = model.units[name]
         error = u.error_hook.describe() if u.error_hook is not None else "-"

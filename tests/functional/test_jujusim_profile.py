@@ -71,17 +71,6 @@ def test_a_tool_the_profile_lacks_answers_as_an_unknown_tool():
     assert err == b'ERROR unknown hook tool "goal-state"\n'
 
 
-def test_a_profile_without_leader_settings_changed_is_refused_until_it_is_simulated(make_sim):
-    hooks = JUJU_2_9.hooks - {"leader-settings-changed"}
-    sim = make_sim(
-        PLAN, units=1, profile=dataclasses.replace(JUJU_2_9, name="juju-4-draft", hooks=hooks)
-    )
-    sim.add_unit()  # a non-leader: its agent would run leader-settings-changed
-
-    with pytest.raises(SimulationError, match="juju-4-draft: a unit agent without"):
-        sim.run_until_quiet()
-
-
 def test_a_profile_must_be_a_juju_profile(tmp_path):
     charm = scripted_charm(tmp_path / "charm", PLAN)
 

@@ -40,6 +40,10 @@ given to ``schedule`` by name):
 - ``write_leader_settings(changes)``: what the leader's ``leader-set``
   commits (leader-settings-changed due on every non-leader), e.g. garbage
   leader settings or grants for units that do not exist.
+- ``write_app_data(changes, relation='coordinator')``: a committed change
+  to the peer relation's application databag, as if the leader's hook had
+  made it (an application-level relation-changed due on every unit, the
+  leader included; nothing if nothing changed).
 
 Modules: `sim` (`Simulation`: the public facade over the rooms below),
 `scheduler` (the seeded discrete-event queue, wakes, timers, the run loops),
@@ -66,6 +70,27 @@ Semantics implemented (juju-semantics.md):
   as Juju's); a real change makes leader-settings-changed due on every
   non-leader; leader-get snapshot per hook (refreshed by the hook's own
   leader-set); is-leader false stays false within a hook.
+- the application databag of each peer relation (every profile; sources in
+  context.py, agent.py, tools.py and docs/simulator.md): ``relation-get
+  --app`` defaults to JUJU_REMOTE_APP ("no unit or application specified",
+  exit 2, without one); the leader reads its writable copy (committed data
+  at first access plus its own writes), a non-leader a snapshot kept for
+  the hook; ``relation-set --app`` from a non-leader fails at once ("cannot
+  write relation settings", exit 1); the leader's writes are buffered and
+  commit on exit 0 with the unit writes and ports in one piece, which Juju
+  refuses whole (the hook fails and is retried) if the writes change the
+  bag and the unit no longer holds the lease at commit (`commit_refusals`);
+  a committed change makes <rel>-relation-changed due on every unit, the
+  writer included, with JUJU_REMOTE_UNIT present but empty, coalesced per
+  unit by the bag version it last saw, chosen after departures and before
+  joins; none for a bag never written. Version: a revision per changing
+  commit (2.9, 3.6) or a content hash (4: A->B->A unseen fires nothing).
+- Juju-version profiles (`profile`, `by_name('2.9' | '3.6' | '4')`): Juju 4
+  has no leader-get/leader-set on PATH (a hook calling one fails as for a
+  missing executable: FileNotFoundError, exit 127 from a shell), never runs
+  leader-settings-changed (a deposed leader resigns without a hook), keeps
+  no private-address in relation data; JUJU_VERSION is 2.9.49, 3.6.12 or
+  4.0.1.
 - per-unit relation cache: a member's settings are cached across hooks and
   refreshed only by a joined/changed hook for that member; non-member
   settings are cached for one hook.
@@ -91,8 +116,12 @@ Semantics implemented (juju-semantics.md):
 
 Simplified or not simulated (say so in the README):
 - One application with its peer relations only: no other applications,
-  subordinates, cross-model or non-peer relations; no relation-broken;
-  no application ("--app") relation data (relation-get/-set --app exit 2).
+  subordinates, cross-model or non-peer relations; no relation-broken.
+  One 3.6-line resolver version skips the application-level
+  relation-changed for the current leader on a peer relation (see
+  docs/simulator.md); not modelled. relation-get without a unit in
+  relation-created still answers "no unit id specified" (Juju would read
+  the application bag there).
 - Hook environment: as Juju's (section 1), plus JUJU_AGENT_SOCKET_ADDRESS
   and JUJU_AGENT_SOCKET_NETWORK (real Juju names, here the simulator
   socket), PYTHONPATH=<jujusim/bootstrap> (only for the machine quirks and
@@ -123,10 +152,11 @@ Simplified or not simulated (say so in the README):
   elects another unit after a seeded delay in [0, lease] (a named
   successor at once); a deposed unit
   gets leader-settings-changed (no leader-deposed hook).
-- Juju version: one profile, `JUJU_2_9` (Juju 2.9 to 3.6 machine charms,
+- Juju version: `JUJU_2_9` by default (Juju 2.9 to 3.6 machine charms,
   leader settings included; JUJU_VERSION 2.9.49 unless ``juju_version``
-  says otherwise). Juju 4 (no leader settings, the application databag) is
-  not simulated yet; `profile` says where it plugs in.
+  says otherwise), `JUJU_3_6` and `JUJU_4` by ``profile=``. The 4.x
+  application databag hash is not Juju's exact bytes, only "same content,
+  same version".
 - Tools not simulated: network-get, storage-*, payload-*,
   secret-*, state-get/set, credential-get, juju-reboot, pod-spec-set,
   add-metric. unit-get public-address = private address (10.1.x.y).
@@ -155,8 +185,10 @@ Simplified or not simulated (say so in the README):
   rc, stdout, stderr), `logs`,
   `status_history`, `journal`, `leader_history` [(time, leader or None)],
   `renewal_lost_history` [(time, unit, len(leader_history) then)]: when a
-  leader's agent lost the ability to renew (an honoured expiry), and
-  `leader_settings_history` [(time, settings)]; `leads(unit)`: whether the
+  leader's agent lost the ability to renew (an honoured expiry),
+  `leader_settings_history` [(time, settings)], `app_data_history`
+  [(time, settings)] of the coordinator relation's application databag and
+  `commit_refusals` [(time, unit, hook, reason)]; `leads(unit)`: whether the
   unit holds the lease and can still renew it (its is-leader says true).
 - fork backend: the hook's interpreter is the zygote's Python and the
   pre-imported charms.reactive/charmhelpers are the zygote's copies (a charm
@@ -195,7 +227,7 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
-from .profile import JUJU_2_9, JujuProfile
+from .profile import JUJU_2_9, JUJU_3_6, JUJU_4, JujuProfile, by_name
 from .scenario import At, Scenario, ScenarioResult, run_scenario
 from .sim import Simulation
 
@@ -209,6 +241,8 @@ __all__ = [
     "HookSpec",
     "InvariantError",
     "JUJU_2_9",
+    "JUJU_3_6",
+    "JUJU_4",
     "JujuProfile",
     "JournalEntry",
     "LogRecord",
@@ -220,6 +254,7 @@ __all__ = [
     "StatusRecord",
     "ToolCallRecord",
     "UnitState",
+    "by_name",
     "check_all_requesters_acted",
     "check_max_concurrency",
     "check_no_granted_flags_at_rest",

@@ -8,14 +8,19 @@ failed hook). Around every hook it does three things:
 * choose (`next_hook(model, unit, now, profile)`): compare what the agent
   has seen with what is true in the model and return the one hook to run
   next, or None. Because it looks at levels, not at a queue of events,
-  several changes by one peer collapse into one relation-changed and several
-  leader-settings writes into one leader-settings-changed;
+  several changes by one peer collapse into one relation-changed, several
+  application databag commits into one application-level relation-changed
+  (on every unit, the writer included) and several leader-settings writes
+  into one leader-settings-changed (a profile without it, Juju 4, runs none);
 * prepare (`UnitAgents.prepare`): as the hook begins, enter the relation's
   scope for relation-created, reset the relation cache, put the charm files
   of the version the hook runs for in place, mark an action running;
 * commit or fail (`UnitAgents.finish`): on exit 0 the hook's buffered
-  relation writes and port changes land and the agent records what the hook
-  was for as seen; otherwise the unit is in error and retries the hook.
+  relation writes (unit and application databag) and port changes land in
+  one piece and the agent records what the hook was for as seen, unless
+  the hook changed application data and the unit no longer holds the lease
+  (then nothing lands and the hook fails); otherwise the unit is in error
+  and retries the hook.
 
 Priority (juju-semantics.md section 1): relation-created, leadership
 (leader-elected / leader-settings-changed), actions, the failed hook's retry,
@@ -35,7 +40,6 @@ from .model import (
     ModelState,
     RelationCache,
     SettingsRecord,
-    SimulationError,
     UnitState,
 )
 from .profile import JujuProfile
@@ -77,17 +81,16 @@ def next_hook(
     # it still runs leader-settings-changed (after resigning, or when the
     # settings change) until it stops. A leader whose agent can no longer
     # renew its lease resigns at once, though the lease has not lapsed yet.
+    # Juju 4 has no leader-settings-changed: its resolver only accepts or
+    # resigns leadership (internal/worker/uniter/leadership/resolver.go
+    # @2365bb25 NextOp), so nothing fires here; `UnitAgents.next_hook`
+    # resigns without a hook.
     if model.leads(unit.name):
         if not unit.local_leader and not unit.dying:
             return HookSpec(kind="leader-elected", name="leader-elected")
-    elif unit.local_leader or unit.leader_settings_seen != model.leader_settings_version:
-        if not profile.fires("leader-settings-changed"):
-            # Juju 4 (juju-semantics.md section 8): the resolver resigns without
-            # a hook and there are no leader settings. That profile brings the rule.
-            raise SimulationError(
-                "profile %s: a unit agent without leader-settings-changed is not "
-                "simulated yet" % profile.name
-            )
+    elif profile.fires("leader-settings-changed") and (
+        unit.local_leader or unit.leader_settings_seen != model.leader_settings_version
+    ):
         return HookSpec(
             kind="leader-settings-changed",
             name="leader-settings-changed",
@@ -161,6 +164,31 @@ def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional
     for name in names:
         if name in local and name not in remote:
             return spec("relation-departed", name)
+    # The application databag, after departures and before joins, as in
+    # nextHookForRelation (internal/worker/uniter/relation/resolver.go
+    # @12baae6d): one relation-changed with RemoteUnit "" when the bag's
+    # version differs from the one the agent last saw (its
+    # ApplicationMembers), so several commits before the unit gets to run
+    # collapse into one hook that reads the latest data; none while the
+    # version is 0 (never written: "since no app content has been set, there
+    # is nothing for them to respond to"). On a peer relation every unit
+    # watches its own application's bag, the writer included (4.x
+    # domain/relation/state/related_unit_watcher.go InitialWatchRelatedUnits
+    # forwards relation_application_settings_hash events to every watching
+    # unit; observed on 3.6.8 in juju/juju#20178, whose doc contradiction
+    # juju/juju PR #22525 settled by changing the docs). A dying unit has no
+    # remote state for the relation (resolver: relationSnapshot is emptied),
+    # so no such hook.
+    app_version = rel.app_settings.version
+    if not unit.dying and app_version != unit.app_seen.get(rid, 0):
+        return HookSpec(
+            kind="relation-changed",
+            name="%s-relation-changed" % rel.name,
+            relation=rel.name,
+            relation_id=rid,
+            version=app_version,
+            remote_app=model.application,
+        )
     for name in names:
         if name not in local:
             return spec("relation-joined", name, version_of(name))
@@ -217,6 +245,10 @@ class UnitAgents(object):
         self._charm_sources = {0: charm_path}  # charm version -> source directory
         self._manifests: Dict[str, List[str]] = {}
         self._files_version: Dict[str, int] = {}  # charm version whose files a unit has
+        # relation id -> [(time, settings)] at each committed change of its
+        # application databag; (time, unit, hook, reason) of each refused commit.
+        self.app_history: Dict[str, List[tuple]] = {}
+        self.refusals: List[tuple] = []
 
     # -- charm files -----------------------------------------------------------------------
 
@@ -234,8 +266,22 @@ class UnitAgents(object):
     # -- choose ----------------------------------------------------------------------------
 
     def next_hook(self, unit: UnitState) -> Optional[HookSpec]:
-        """The hook `unit` runs next (None: nothing is due); a dying unit may leave scope first."""
+        """The hook `unit` runs next (None: nothing is due); a dying unit may leave scope first.
+
+        Without leader-settings-changed (Juju 4) a deposed leader's agent
+        resigns without a hook: `resignLeadership` only logs "we should run
+        a leader-deposed hook here, but we can't yet" and its Commit sets
+        Leader false (internal/worker/uniter/operation/leader.go @285cce7f).
+        A unit in error does not get that far (its failed hook comes first).
+        """
         self.leave_scope_if_departed(unit)
+        if (
+            not self.profile.fires("leader-settings-changed")
+            and unit.local_leader
+            and unit.error_hook is None
+            and not self.model.leads(unit.name)
+        ):
+            unit.local_leader = False
         return next_hook(self.model, unit, self.scheduler.now, self.profile)
 
     # -- prepare ---------------------------------------------------------------------------
@@ -293,13 +339,17 @@ class UnitAgents(object):
             return
         rel.scope = sorted(rel.scope + [unit.name])
         if unit.name not in rel.settings:
-            rel.settings[unit.name] = SettingsRecord(
-                data={
-                    "private-address": unit.address,
-                    "ingress-address": unit.address,
-                    "egress-subnets": unit.address + "/32",
-                }
-            )
+            data = {
+                "private-address": unit.address,
+                "ingress-address": unit.address,
+                "egress-subnets": unit.address + "/32",
+            }
+            if not self.profile.private_address:
+                # Juju 4 no longer keeps private-address in relation data
+                # (docs/releasenotes/juju_4.0.x/juju_4.0.0.md @4573ed4b); where
+                # 4.x writes the others on entering scope was not read (inferred).
+                del data["private-address"]
+            rel.settings[unit.name] = SettingsRecord(data=data)
         self.scheduler.wake_all(exclude=unit.name)
 
     def leave_scope_if_departed(self, unit: UnitState):
@@ -318,24 +368,51 @@ class UnitAgents(object):
 
     # -- commit or fail --------------------------------------------------------------------
 
-    def finish(self, unit: UnitState, spec: HookSpec, rc: int, ctx):
-        """The hook (context `ctx`) ended with `rc`: commit, fail, or end the action."""
+    def finish(self, unit: UnitState, spec: HookSpec, rc: int, ctx) -> bool:
+        """The hook (context `ctx`) ended with `rc`: commit, fail, or end the action.
+
+        Returns whether it counts as committed: False for a non-zero exit and
+        for an exit 0 whose commit Juju refused (see `commit_writes`).
+        """
         if spec.is_action:
             action = self.model.actions[spec.action_id]
-            if rc == 0:
-                self.commit_writes(unit, ctx)
-            if rc != 0 or ctx.action_failed is not None:
+            refused = self.commit_writes(unit, ctx) if rc == 0 else None
+            if rc != 0 or ctx.action_failed is not None or refused is not None:
                 action.status = "failed"
-                action.message = ctx.action_failed or "exit status %d" % rc
+                action.message = ctx.action_failed or refused or "exit status %d" % rc
             else:
                 action.status = "completed"
-        elif rc == 0:
-            self.commit(unit, spec, ctx)
-        elif unit.alive:
+            return rc == 0 and refused is None
+        if rc == 0:
+            refused = self.commit(unit, spec, ctx)
+            if refused is None:
+                return True
+        if unit.alive:
             self.fail(unit, spec)
+        return False
 
-    def commit_writes(self, unit: UnitState, ctx):
-        """The hook's buffered relation-set writes and port changes land (exit 0 only)."""
+    def commit_writes(self, unit: UnitState, ctx) -> Optional[str]:
+        """The hook's buffered writes land (exit 0 only), all of them or none.
+
+        Unit relation settings, port changes and application databag
+        changes go in one commit, as Juju's context Flush sends them in one
+        CommitHookChanges call (4.x context.go; 3.x one transaction with
+        the app settings op). If the hook changed application data, that
+        commit needs the unit to hold the leadership lease now: the 4.x
+        service wraps the whole commit in WithLeader when
+        RequiresLeadership() (domain/unitstate/service/commithook.go
+        @008619cd, domain/unitstate/types.go @13a7dd62), which checks the
+        lease token first (domain/leaseservice.go @09332c4c); 3.x asserts
+        the leadership token in the same transaction (inferred). If it does
+        not, nothing lands and the reason is returned (the hook fails:
+        Flush turns the error into the hook's error). Files the hook process
+        wrote (unitdata) stay: it has already exited.
+        """
+        app_changes = ctx.app_changes()
+        if app_changes and self.model.leader != unit.name:
+            reason = "cannot apply changes: checking lease token: lease not held"
+            self.refusals.append((self.scheduler.now, unit.name, ctx.spec.name, reason))
+            return reason
         for rid, changes in sorted(ctx.pending.items()):
             self.apply_relation_changes(unit.name, rid, changes)
         ports = list(unit.opened_ports)
@@ -345,6 +422,32 @@ class UnitAgents(object):
             elif not opening and port in ports:
                 ports.remove(port)
         unit.opened_ports = ports
+        for rid, changes in sorted(app_changes.items()):
+            self.apply_app_changes(rid, changes)
+        return None
+
+    def apply_app_changes(self, rid: str, changes: Dict[str, Optional[str]]) -> bool:
+        """Commit `changes` to the application databag of `rid`; True if anything changed.
+
+        A real change gives the bag a new version (`JujuProfile.next_app_version`),
+        is recorded in `app_history` and wakes every unit, the writer
+        included (their application-level relation-changed becomes due,
+        `next_relation_hook`); no change, nothing.
+        """
+        record = self.model.relations[rid].app_settings
+        new = dict(record.data)
+        for key, value in changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        if new == record.data:
+            return False
+        record.data = new
+        record.version = self.profile.next_app_version(new, record.version)
+        self.app_history.setdefault(rid, []).append((self.scheduler.now, dict(new)))
+        self.scheduler.wake_all()
+        return True
 
     def apply_relation_changes(self, name: str, rid: str, changes: Dict[str, Optional[str]]):
         """Commit `changes` to unit `name`'s settings in `rid`; True if anything changed.
@@ -368,9 +471,14 @@ class UnitAgents(object):
         self.scheduler.wake_all(exclude=name)
         return True
 
-    def commit(self, unit: UnitState, spec: HookSpec, ctx):
-        """Exit 0: the writes land and the agent has seen what the hook was run for."""
-        self.commit_writes(unit, ctx)
+    def commit(self, unit: UnitState, spec: HookSpec, ctx) -> Optional[str]:
+        """Exit 0: the writes land and the agent has seen what the hook was run for.
+
+        Returns None, or why Juju refused the commit (nothing landed).
+        """
+        refused = self.commit_writes(unit, ctx)
+        if refused is not None:
+            return refused
         unit.error_hook, unit.error_count, unit.retry_at = None, 0, None
         kind = spec.kind
         if kind == "install":
@@ -395,6 +503,10 @@ class UnitAgents(object):
         elif kind == "relation-joined":
             unit.members.setdefault(spec.relation_id, {})[spec.remote_unit] = spec.version
             unit.changed_pending[spec.relation_id] = spec.remote_unit
+        elif kind == "relation-changed" and spec.remote_app is not None:
+            # The agent has seen this application databag version
+            # (relation/state.go @270b0465 UpdateStateForHook stores ChangeVersion).
+            unit.app_seen[spec.relation_id] = spec.version
         elif kind == "relation-changed":
             members = unit.members.setdefault(spec.relation_id, {})
             if spec.remote_unit in members:
@@ -410,6 +522,7 @@ class UnitAgents(object):
         elif kind == "stop":
             unit.stopped = True
             unit.alive = False
+        return None
 
     def fail(self, unit: UnitState, spec: HookSpec):
         """A non-zero exit: the unit is in error and retries the hook (section 5)."""

@@ -13,6 +13,12 @@ hook-context rules the tools rely on:
 * remote settings are read through the unit agent's `RelationCache`
   (member settings survive across hooks until a joined/changed hook for that
   member invalidates them; non-member settings live for one hook);
+* the application databag (``--app``): only the leader may write, checked
+  through is-leader when relation-set runs; writes are buffered here like
+  unit writes and committed (with a second leadership check) by the unit
+  agent; the leader reads its writable copy (committed data at its first
+  access plus its own writes), a non-leader a snapshot taken at its first
+  read, kept for the rest of the hook;
 * leader-get is a snapshot taken at the first read (leader-set by this hook
   drops it, so the next read is fresh); is-leader, once false, stays false;
 * config-get is read once per hook;
@@ -99,6 +105,11 @@ class HookContext(object):
         self.config_snapshot: Optional[dict] = None
         self.action_failed: Optional[str] = None
         self.journal_open: Dict[str, float] = {}
+        # Application databag, per relation id: the leader's writable copy as
+        # loaded, its buffered writes, and a non-leader's snapshot.
+        self.app_writable: Dict[str, Dict[str, str]] = {}
+        self.app_pending: Dict[str, Dict[str, Optional[str]]] = {}
+        self.app_snapshot: Dict[str, Dict[str, str]] = {}
 
     # -- basics ---------------------------------------------------------------
     @property
@@ -179,6 +190,84 @@ class HookContext(object):
 
     def relation_set(self, rid: str, changes: Dict[str, Optional[str]]):
         self.pending.setdefault(rid, {}).update(changes)
+
+    # -- the application databag ------------------------------------------------
+    @property
+    def remote_app(self) -> Optional[str]:
+        """JUJU_REMOTE_APP: in a hook of a peer relation, the unit's own application."""
+        return self.application if self.spec.relation_id else None
+
+    def _app_writable(self, rid: str) -> Dict[str, str]:
+        # The context relation's ApplicationSettings(), read once per hook at
+        # its first access (internal/worker/uniter/runner/context/relation.go
+        # @270b0465; jujuc/relation-set.go Run, relation-get.go
+        # readLocalUnitOrAppSettings).
+        if rid not in self.app_writable:
+            self.app_writable[rid] = dict(self.model.relations[rid].app_settings.data)
+        return self.app_writable[rid]
+
+    def app_settings(self, rid: str, app: str) -> Dict[str, str]:
+        """What ``relation-get --app -r rid - app`` reads.
+
+        relation-get reads the local writable copy when the target is the
+        unit's own application and is-leader says true (jujuc/relation-get.go
+        @2365bb25 mustReadSettingsFromController: that is-leader call is a
+        real one, a renewal for a leader); otherwise it reads through the
+        controller, and the agent's relation cache keeps that application's
+        settings for the rest of the hook (context/cache.go @e8cfbfdd
+        ApplicationSettings; every hook's new context prunes them:
+        contextfactory.go @10aad0c8). A peer relation has one application;
+        another name is refused (inferred: Juju's facade answers permission
+        denied for an application outside the relation).
+        """
+        if app != self.application:
+            raise ToolError("permission denied")
+        if self.is_leader():
+            merged = dict(self._app_writable(rid))
+            for key, value in self.app_pending.get(rid, {}).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            return merged
+        if rid not in self.app_snapshot:
+            self.app_snapshot[rid] = dict(self.model.relations[rid].app_settings.data)
+        return dict(self.app_snapshot[rid])
+
+    def app_relation_set(self, rid: str, changes: Dict[str, Optional[str]]):
+        """``relation-set --app``: the leader's writes, buffered until the commit.
+
+        jujuc/relation-set.go Run (@3ff63137 and the 4.x version): with --app
+        it asks is-leader; false answers "cannot write relation settings"
+        (exit 1); then it changes the context's writable application
+        settings, an empty value deleting the key.
+        """
+        if not self.is_leader():
+            raise ToolError("cannot write relation settings")
+        self._app_writable(rid)
+        self.app_pending.setdefault(rid, {}).update(changes)
+
+    def app_changes(self) -> Dict[str, Dict[str, Optional[str]]]:
+        """The application databag writes that change the hook's writable copy.
+
+        Only those need committing, and leadership at the commit:
+        FinalSettings returns application settings only when they are dirty
+        (context/relation.go @270b0465), and RequiresLeadership() is true
+        only for non-empty ApplicationSettings (domain/unitstate/types.go
+        @13a7dd62).
+        """
+        result = {}
+        for rid, pending in self.app_pending.items():
+            base = self.app_writable[rid]
+            new = dict(base)
+            for key, value in pending.items():
+                if value is None:
+                    new.pop(key, None)
+                else:
+                    new[key] = value
+            if new != base:
+                result[rid] = dict(pending)
+        return result
 
     # -- goal state -------------------------------------------------------------
     def goal_state(self) -> Dict[str, dict]:

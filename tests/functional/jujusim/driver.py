@@ -428,10 +428,10 @@ class HookDriver(object):
                 f.seek(hook.out_offset)
                 output = f.read().decode("utf-8", "replace")
         spec, rc = hook.spec, hook.rc
-        self.agents.finish(unit, spec, rc, hook.ctx)
+        committed = self.agents.finish(unit, spec, rc, hook.ctx)
         self.trace.append(
             HookRecord(
-                "commit" if rc == 0 else "fail",
+                "commit" if committed else "fail",
                 unit.name,
                 spec.name,
                 spec.remote_unit,

@@ -49,6 +49,9 @@ class HookSpec:
     departing_unit: Optional[str] = None
     version: Optional[int] = None
     action_id: Optional[str] = None
+    # An application-level relation-changed (the application databag changed):
+    # the application whose bag it is; `remote_unit` is None then.
+    remote_app: Optional[str] = None
 
     @property
     def is_action(self) -> bool:
@@ -95,6 +98,10 @@ class RelationState:
     interface: str
     scope: List[str] = field(default_factory=list)  # units in scope, sorted
     settings: Dict[str, SettingsRecord] = field(default_factory=dict)
+    # The application databag (one per peer relation: the application's own).
+    # `version` 0 means never written; then a revision counter (Juju <= 3.6)
+    # or a content hash (Juju 4), as the profile says (`profile.app_version`).
+    app_settings: SettingsRecord = field(default_factory=SettingsRecord)
 
 
 @dataclass
@@ -120,6 +127,9 @@ class UnitState:
     # relation id -> {remote unit: settings version seen}
     members: Dict[str, Dict[str, int]] = field(default_factory=dict)
     changed_pending: Dict[str, Optional[str]] = field(default_factory=dict)
+    # relation id -> application databag version seen (Juju's
+    # ApplicationMembers in the relation state; absent: 0, never written)
+    app_seen: Dict[str, int] = field(default_factory=dict)
     relation_cache: Dict[str, RelationCache] = field(default_factory=dict)
     update_status_due: bool = False
     # Failure handling

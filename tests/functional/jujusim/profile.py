@@ -2,30 +2,53 @@
 
 A `JujuProfile` says what one Juju version gives a charm's hooks:
 
-* `tools`: the hook tools that exist. The driver installs a shim on PATH and
-  serves a call only for these (another name answers exit 127, as a tool
-  Juju does not have);
-* `hooks`: the hook kinds the unit agent runs (`fires`); `agent.next_hook`
-  asks it where the rule depends on the version (leader-settings-changed);
+* `tools`: the hook tools that exist. The driver installs a shim on PATH
+  only for these (the tools directory is per simulation, so PATH is per
+  profile): a hook calling another name fails as a missing executable does
+  (a shell says exit 127, Python's subprocess raises FileNotFoundError,
+  which charmhelpers' leader_get/leader_set turn into NotImplementedError);
+  a call that still reaches the socket answers exit 127;
+* `hooks`: the hook kinds the unit agent runs (`fires`); `agent` asks it
+  where the rule depends on the version (leader-settings-changed);
+* `app_version`: what the application databag's change version is:
+  ``"revision"`` (Juju <= 3.6: a revision bumped by every commit that
+  changes the content) or ``"hash"`` (Juju 4: derived from the content);
+* `private_address`: whether the unit agent puts ``private-address`` in the
+  unit's relation settings as it enters scope;
 * `hook_env`: the environment of a hook process;
 * `version`: the JUJU_VERSION string (and what ``jujud version`` prints).
 
-`Simulation(..., profile=...)` picks one; the default, `JUJU_2_9`, holds the
-rules jujusim has always implemented (Juju 2.9 to 3.6 machine charms, with
-leader settings), with JUJU_VERSION 2.9.49.
+`Simulation(..., profile=...)` picks one, `by_name("2.9" | "3.6" | "4")`
+finds one by name. The default, `JUJU_2_9`, holds the rules jujusim has
+always implemented (Juju 2.9 to 3.6 machine charms, with leader settings),
+with JUJU_VERSION 2.9.49, plus the application databag; `JUJU_3_6` is the
+same with JUJU_VERSION 3.6.12; `JUJU_4` is Juju 4.0 (juju-semantics.md
+section 8, /work/notes/juju4-facts.md sections 1-7, each rule cited where
+it is implemented):
 
-Juju 4 plugs in here (the next issue; juju-semantics.md section 8): a
-second profile with no ``leader-get``/``leader-set`` in `tools` (only
-``is-leader`` is left of leadership), no ``leader-settings-changed`` in
-`hooks` (the leadership resolver only accepts or resigns leadership: the one
-place that asks is `agent.next_hook`, which refuses a profile without it
-until that rule is written), a 4.x `version`, and the application databag
-(``relation-get --app``/``relation-set --app`` in tools.py, buffered in
-`context.HookContext`, committed by `agent.UnitAgents.commit_writes`).
+* no ``leader-get``/``leader-set``: the 4.x jujuc command table's
+  ``leaderCommands`` holds only ``is-leader``
+  (``internal/worker/uniter/runner/jujuc/server.go @120cca61``), and the
+  tool symlinks are made only for ``jujuc.CommandNames()``
+  (``agent/tools/symlinks.go @22ee67a2`` ``EnsureSymlinks``);
+* no ``leader-settings-changed``: the 4.x leadership resolver only accepts
+  or resigns leadership (``internal/worker/uniter/leadership/resolver.go
+  @2365bb25`` ``NextOp``); a deposed leader resigns without a hook, as in
+  every version (``operation/leader.go @285cce7f`` ``resignLeadership``);
+* application databag versions are content hashes
+  (``GetRelationUnitChanges`` returns ``hashToInt(sha256 of settings)``,
+  4.x domain/relation state tests ``TestGetRelationUnitChanges``,
+  ``TestSetRelationApplicationSettingsHashConstant``);
+* no ``private-address`` in relation data (``docs/releasenotes/juju_4.0.x/
+  juju_4.0.0.md @4573ed4b``: "no longer automatically maintained");
+* JUJU_VERSION 4.0.1 (``HookVars`` sets it in every hook, 4.x
+  ``context.go``; format ``core/semversion/version.go @6d9f0fea``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Tuple
 
@@ -42,10 +65,33 @@ class JujuProfile:
     version: str
     tools: Tuple[str, ...]
     hooks: FrozenSet[str]
+    app_version: str = "revision"
+    private_address: bool = True
 
     def fires(self, kind: str) -> bool:
         """Whether the unit agent runs hooks of `kind` ('leader-settings-changed', ...)."""
         return kind in self.hooks
+
+    def next_app_version(self, data: Dict[str, str], old: int) -> int:
+        """The application databag's version after a commit changed it to `data`.
+
+        Juju <= 3.6 (``"revision"``): the settings document's txn-revno, so
+        every commit that changes the content gives a new version (the
+        resolver compares with ``!=`` "due to the use of the relation
+        settings document's txn-revno as the version",
+        ``worker/uniter/relation/resolver.go @073dc4cb``). Juju 4
+        (``"hash"``): ``hashToInt`` of the settings' SHA-256, so equal
+        content has an equal version (``TestGetRelationUnitChanges``,
+        ``TestSetRelationApplicationSettingsHashConstant`` in the 4.x
+        domain/relation state tests; juju4-facts.md section 4). The exact
+        bytes Juju hashes are not reproduced, only "same content, same
+        version"; 0 stays "never written" (the resolver runs no hook then).
+        """
+        if self.app_version == "hash":
+            text = json.dumps(sorted(data.items()), separators=(",", ":"))
+            value = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+            return value or 1
+        return old + 1
 
     def hook_env(
         self,
@@ -65,7 +111,8 @@ class JujuProfile:
         simulator's socket), PATH (`path`: the hook tools first), LANG and
         JUJU_DISPATCH_PATH; a hook JUJU_HOOK_NAME, an action JUJU_ACTION_NAME
         and JUJU_ACTION_UUID; a relation hook JUJU_RELATION, JUJU_RELATION_ID,
-        JUJU_REMOTE_APP and JUJU_REMOTE_UNIT, relation-departed
+        JUJU_REMOTE_APP and JUJU_REMOTE_UNIT (present but empty for an
+        application databag change), relation-departed
         JUJU_DEPARTING_UNIT. PYTHONPATH is the simulator's deviation.
         """
         env = {
@@ -99,6 +146,12 @@ class JujuProfile:
             env["JUJU_REMOTE_APP"] = model.application
             if spec.remote_unit:
                 env["JUJU_REMOTE_UNIT"] = spec.remote_unit
+            elif spec.remote_app:
+                # An application databag change: the resolver's hook.Info has
+                # RemoteUnit "" and HookVars still sets the variable, empty
+                # (internal/worker/uniter/relation/resolver.go @12baae6d
+                # nextHookForRelation; 4.x context.go HookVars).
+                env["JUJU_REMOTE_UNIT"] = ""
             if spec.departing_unit:
                 env["JUJU_DEPARTING_UNIT"] = spec.departing_unit
         return env
@@ -127,4 +180,27 @@ HOOK_KINDS = frozenset(
 # leader-set included) and every hook kind; JUJU_VERSION as a 2.9 agent says it.
 JUJU_2_9 = JujuProfile(name="juju-2.9", version="2.9.49", tools=tuple(TOOLS), hooks=HOOK_KINDS)
 
+# Juju 3.6 (the LTS that keeps leader settings): the same rules, a 3.6 JUJU_VERSION.
+JUJU_3_6 = JujuProfile(name="juju-3.6", version="3.6.12", tools=tuple(TOOLS), hooks=HOOK_KINDS)
+
+# Juju 4.0: see the module docstring.
+JUJU_4 = JujuProfile(
+    name="juju-4",
+    version="4.0.1",
+    tools=tuple(t for t in TOOLS if t not in ("leader-get", "leader-set")),
+    hooks=HOOK_KINDS - {"leader-settings-changed"},
+    app_version="hash",
+    private_address=False,
+)
+
 DEFAULT_PROFILE = JUJU_2_9
+
+PROFILES = {"2.9": JUJU_2_9, "3.6": JUJU_3_6, "4": JUJU_4}
+
+
+def by_name(name: str) -> JujuProfile:
+    """The profile called `name`: "2.9", "3.6" or "4" (or its `name`, e.g. "juju-4")."""
+    for key, profile in PROFILES.items():
+        if name in (key, profile.name):
+            return profile
+    raise ValueError("no Juju profile %r: use one of %s" % (name, ", ".join(sorted(PROFILES))))

@@ -15,6 +15,7 @@ from .model import (
     StatusRecord,
     ToolCallRecord,
 )
+from .profile import JujuProfile
 from .sim import Simulation
 
 
@@ -39,6 +40,7 @@ class Scenario:
     update_status: bool = False
     costs: Optional[CostModel] = None
     max_hooks: int = 10000
+    profile: Optional[JujuProfile] = None
 
 
 @dataclass
@@ -47,6 +49,8 @@ class ScenarioResult:
     leader: Optional[str]
     leader_settings: Dict[str, str]
     relation_data: Dict[str, Dict[str, str]]
+    # relation id -> its committed application databag
+    app_data: Dict[str, Dict[str, str]]
     flags: Dict[str, List[str]]
     trace: List[HookRecord]
     tool_calls: List[ToolCallRecord]
@@ -67,6 +71,7 @@ def run_scenario(scenario: Scenario, workdir: Optional[str] = None) -> ScenarioR
         backend=scenario.backend,
         update_status=scenario.update_status,
         costs=scenario.costs,
+        profile=scenario.profile,
     ) as sim:
         for event in sorted(scenario.events, key=lambda e: e.time):
             sim.schedule(event.time, event.operation, *event.args, **event.kwargs)
@@ -76,6 +81,7 @@ def run_scenario(scenario: Scenario, workdir: Optional[str] = None) -> ScenarioR
             leader=sim.leader,
             leader_settings=sim.leader_settings(),
             relation_data=sim.relation_data() if sim.model.relations else {},
+            app_data={rid: sim.app_data(rid) for rid in sorted(sim.model.relations)},
             flags={u: sim.flags(u) for u in sim.units},
             trace=list(sim.trace),
             tool_calls=list(sim.tool_calls),

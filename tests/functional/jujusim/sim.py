@@ -178,6 +178,9 @@ class Simulation(object):
         # (time, unit, len(leader_history) then) each time a leader's agent
         # lost the ability to renew its lease (an honoured expiry began).
         self.renewal_lost_history: List[tuple] = self._leadership.renewal_lost_history
+        # (time, unit, hook, reason) of each hook whose exit-0 commit Juju
+        # refused (application data written by a unit no longer leader).
+        self.commit_refusals: List[tuple] = self._agents.refusals
 
         try:
             self._driver.start()
@@ -282,7 +285,28 @@ class Simulation(object):
         """
         self._check_open()
         _check_changes(changes)
+        if not self.profile.fires("leader-settings-changed"):
+            raise SimulationError(
+                "profile %s has no leader settings (use write_app_data)" % self.profile.name
+            )
         self._leadership.write_settings(changes)
+
+    def write_app_data(
+        self, changes: Dict[str, Optional[str]], relation: Optional[str] = "coordinator"
+    ) -> bool:
+        """Fault injection: a committed change to the application databag of `relation`.
+
+        Applies `changes` (key -> str, or None to delete) as if a hook of the
+        leader had committed them (`UnitAgents.apply_app_changes`): a real
+        change gives the bag a new version and makes an application-level
+        <relation>-relation-changed due on every unit in the relation, the
+        leader included; a write that changes nothing triggers nothing. No
+        leadership is checked (garbage as the leader would have written it).
+        Returns True if the bag changed.
+        """
+        self._check_open()
+        _check_changes(changes)
+        return self._agents.apply_app_changes(self._rid(relation), dict(changes))
 
     def write_relation_settings(
         self, unit: str, changes: Dict[str, Optional[str]], relation: Optional[str] = None
@@ -508,6 +532,7 @@ class Simulation(object):
             "set_clock_skew",
             "write_relation_settings",
             "write_leader_settings",
+            "write_app_data",
         )
         if operation not in allowed:
             raise SimulationError("cannot schedule %r: use one of %s" % (operation, allowed))
@@ -537,6 +562,26 @@ class Simulation(object):
 
     def leader_settings(self) -> Dict[str, str]:
         return dict(self.model.leader_settings)
+
+    def app_data(self, relation: Optional[str] = "coordinator") -> Dict[str, str]:
+        """The committed application databag of the peer relation `relation` (name or id)."""
+        return dict(self.model.relations[self._rid(relation)].app_settings.data)
+
+    @property
+    def app_data_history(self) -> List[tuple]:
+        """[(time, settings)] at each committed change of the coordinator relation's app bag."""
+        return self.app_data_history_of("coordinator")
+
+    def app_data_history_of(self, relation: Optional[str] = None) -> List[tuple]:
+        """[(time, settings)] at each committed change of `relation`'s application databag."""
+        rid = None
+        for candidate, rel in sorted(self.model.relations.items()):
+            if relation is None or relation in (candidate, rel.name):
+                rid = candidate
+                break
+        if rid is None:
+            return []
+        return self._agents.app_history.setdefault(rid, [])
 
     def _rid(self, relation: Optional[str]) -> str:
         for rid, rel in sorted(self.model.relations.items()):

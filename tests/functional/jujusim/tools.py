@@ -169,18 +169,34 @@ def relation_get(ctx, argv, stdin):
         dict(FORMAT, **RELATION, app=("app", False), o=("output", True), output=("output", True)),
     )
     fmt = _check_format(opts)
-    if opts.get("app"):
-        raise ArgError("--app: application relation data is not simulated by jujusim")
     _no_extra(pos, 2)
     rid = _relation_id(ctx, opts)
     key = pos[0] if pos else "-"
+    # The target, as jujuc/relation-get.go @2365bb25 determineUnitOrAppName:
+    # a name given wins (with --app a unit name means its application);
+    # else --app takes JUJU_REMOTE_APP ("no unit or application specified"
+    # without one); else the remote unit, or, in an application-level hook
+    # (no remote unit), the remote application as if --app were given.
+    app = None
     if len(pos) > 1:
-        unit = pos[1]
+        if opts.get("app"):
+            app = pos[1].split("/", 1)[0]
+        else:
+            unit = pos[1]
+    elif opts.get("app"):
+        app = ctx.remote_app
+        if app is None:
+            raise ArgError("no unit or application specified")
     else:
         unit = ctx.remote_unit
         if unit is None:
-            raise ArgError("no unit id specified")
-    settings = ctx.relation_settings(rid, unit)
+            app = ctx.remote_app if ctx.spec.remote_app else None
+            if app is None:
+                raise ArgError("no unit id specified")
+    if app is not None:
+        settings = ctx.app_settings(rid, app)
+    else:
+        settings = ctx.relation_settings(rid, unit)
     value = settings if key in ("-", "") else settings.get(key)
     return 0, format_value(value, fmt), b""
 
@@ -218,8 +234,6 @@ def relation_set(ctx, argv, stdin):
     if opts.get("help"):
         current = ctx.relation_id or ""
         return 0, RELATION_SET_HELP.replace(b"%s", current.encode()), b""
-    if opts.get("app"):
-        raise ArgError("--app: application relation data is not simulated by jujusim")
     rid = _relation_id(ctx, opts)
     settings = {}
     if "file" in opts:
@@ -248,7 +262,11 @@ def relation_set(ctx, argv, stdin):
             else:
                 settings[str(key)] = str(value)
     settings.update(_key_values(pos))
-    ctx.relation_set(rid, settings)
+    if opts.get("app"):
+        # Settings parsed first, then the leadership check (jujuc/relation-set.go Run).
+        ctx.app_relation_set(rid, settings)
+    else:
+        ctx.relation_set(rid, settings)
     return 0, b"", b""
 
 
