@@ -166,12 +166,21 @@ def test_late_import_inside_handler_still_acquires_and_releases(model):
     assert unit_flags(model, "app/0") == set()
 
 
-def test_single_unit_leader_without_peers_is_granted_for_its_next_hook(tmp_path, model):
+def test_a_leader_alone_in_the_application_uses_its_grant_at_once(tmp_path, model):
+    # No other unit can lead while it works, so nothing waits for the commit.
     model.units = ["app/0"]
     model.settings = {"app/0": {}}
 
-    assert model.run("app/0", handler=lambda: acquire("restart")).result is False
-    assert model.run("app/0", handler=lambda: acquire("restart")).result is True
+    assert model.run("app/0", handler=_acquire_and_flags).result == (True, True, False)
+    assert model.grants() == {}  # released at the end of the hook
+
+
+def test_a_leader_listing_no_peers_while_goal_state_names_some_waits_for_the_commit(model):
+    model.not_joined["app/0"] = {"app/1", "app/2"}  # they exist; not joined yet
+
+    assert model.run("app/0", handler=_acquire_and_flags).result == (False, False, True)
+    assert list(model.grants()) == ["app/0"]
+    assert "coordinator-wake" not in model.app_data  # its joined hooks come next
 
 
 def test_request_made_before_relation_exists_is_published_when_it_appears(model):

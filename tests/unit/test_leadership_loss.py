@@ -112,3 +112,33 @@ def test_unit_asking_for_a_lock_it_holds_unknowingly_takes_the_grant_over(model)
 
     assert model.requests_of("app/1") == {}  # released at the end of the hook
     assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": old}
+
+
+def test_the_leader_names_a_peer_that_wakes_it_once_its_grant_has_committed(model):
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+    waker, token = model.app_data["coordinator-wake"].split(" ", 1)
+    assert waker == "app/1"  # the first peer it lists
+    assert token == json.loads(model.app_data["coordinator-granted-at"])["app/0"]["restart"]
+
+    # Juju runs relation-changed (no remote unit) on the other units for the
+    # leader's change; the named peer answers in its own settings, once.
+    model.run("app/2", "coordinator-relation-changed")
+    model.run("app/1", "coordinator-relation-changed")
+    assert "coordinator-awake" not in model.settings["app/2"]
+    assert model.settings["app/1"]["coordinator-awake"] == token
+    model.calls.clear()
+    model.run("app/1", "update-status")
+    assert [c for c in model.calls if c[1] == "relation-set"] == []
+
+    # Its answer runs relation-changed on the leader: the guarded work.
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert "coordinator.granted.restart" in hook.flags_in_handler
+    assert model.grants() == {}
+
+
+def test_a_leader_granting_others_names_no_waker(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert list(model.grants()) == ["app/1"]
+    assert "coordinator-wake" not in model.app_data

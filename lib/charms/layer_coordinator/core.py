@@ -47,6 +47,8 @@ pending (own grant)
     leader-owned data commits with the hook, and a leader whose lease
     lapses before that commit has its whole commit refused): so a new
     leader always sees the grant of a leader that is in its guarded work.
+    Only a leader alone in the application (``commit_first()`` False) uses
+    its grant at once: no other unit can lead while it works.
 orphan
     A grant of this unit for a request its own records lack:
     ``orphans[lock] = ts`` (left by a hook that failed after the grant was
@@ -140,6 +142,7 @@ class Ledger:
         has_relation=True,
         dying=False,
         unreadable=None,
+        commit_first=None,
     ):
         self.unit = unit
         self.leader = leader
@@ -158,6 +161,7 @@ class Ledger:
         self.unreadable = set() if unreadable is None else unreadable
         self.new_locks = set()  # locks this unit first asked for in this hook
         self.pending = set()  # locks the leader granted itself in this hook (not committed)
+        self.commit_first = (lambda: True) if commit_first is None else commit_first
         self.log = log
         self.now = now
 
@@ -284,7 +288,7 @@ class Ledger:
             return False
         self.grants.setdefault(unit, {})[lock] = ts
         self.granted_at.setdefault(unit, {})[lock] = self.now()
-        if unit == self.unit:
+        if unit == self.unit and self.commit_first():
             self.pending.add(lock)
             self.log(
                 f"leader grants {lock!r} to itself; its guarded work starts in its next "

@@ -43,6 +43,7 @@ class OwnData:
         self.on_relation = on_relation
         self.unpublished = unpublished  # kept in unitdata, not yet in the relation data
         self.kept_locally = bool(unpublished)
+        self.awake = None  # this unit's "coordinator-awake" value as loaded
 
     @classmethod
     def load(cls, transport, unit, key):
@@ -79,16 +80,17 @@ class OwnData:
         merged.update(published)
         own = cls(merged, released, True, unpublished)
         own.kept_locally = bool(pending)
+        own.awake = settings.get(wire.AWAKE_KEY)
         own.loaded = dict(published)
         return own
 
-    def save(self, transport, own, stored):
+    def save(self, transport, own, stored, awake=None):
         """Write this unit's requests and release records if they changed.
 
         ``stored`` is this unit's grants as the leader-owned data holds them
         after this hook: a grant there whose request is gone is recorded as
         released, so that a leader who never saw the request can hand the
-        lock on.
+        lock on. ``awake`` is the wake this unit answers (written once).
         """
         kv = unitdata.kv()
         if not self.on_relation:
@@ -104,6 +106,8 @@ class OwnData:
                 marker[lock] = ts
         if marker != self.released:
             settings[wire.released_key(transport.key)] = wire.dump(marker)
+        if awake is not None and awake != self.awake:
+            settings[wire.AWAKE_KEY] = awake
         if settings:
             transport.write_own(settings)
         if self.kept_locally:

@@ -80,6 +80,8 @@ class LayerCoordinator(BaseCoordinator):
         self._status = None  # WaitingStatus when the option is on
         self._concurrency = None
         self._peers = None  # PeerView: the peers' data read in this hook
+        self._wake = None  # the leader-owned "coordinator-wake" value
+        self._awake = None  # the wake this unit answers in this hook, if asked
 
     # -- state (BaseCoordinator's attributes) -------------------------------
 
@@ -181,6 +183,10 @@ class LayerCoordinator(BaseCoordinator):
             self._leader = False
             data = LeaderData({}, {}, {}, None, None)
         self.leader_unit = self._unit if self._leader else data.leader
+        self._wake = data.wake
+        wake = wire.parse_wake(data.wake)
+        if wake is not None and wake[0] == self._unit and not self._leader:
+            self._awake = wake[1]
         self._own = OwnData.load(self._transport, self._unit, self.key)
         own = self._own.requests
         revoked = data.revoked.get(self._unit, {})
@@ -212,6 +218,7 @@ class LayerCoordinator(BaseCoordinator):
             has_relation=self.relid is not None,
             dying=dying,
             unreadable=self._peers.unreadable,
+            commit_first=self._commit_first,
         )
 
     def _orphans(self, data, own):
@@ -354,6 +361,19 @@ class LayerCoordinator(BaseCoordinator):
         policy = getattr(self, f"grant_{lock}", self.default_grant)
         return policy(lock, unit, holders, queue)
 
+    def _commit_first(self):
+        """Whether the leader's own grant must commit before its work (see core: pending).
+
+        Not when it is alone: no peer listed and goal-state names no other
+        unit, so no other unit can lead while it works. A leader that lists
+        no peers while goal-state names others waits: their relation-joined
+        hooks come next, and its work runs in the first.
+        """
+        if self._transport.members():
+            return True
+        units = self._evidence.goal_units()
+        return units is None or any(u != self._unit for u in units)
+
     def _on_end(self, unit, lock, ts):
         self.released(unit, lock, wire.parse_timestamp(ts))
 
@@ -435,6 +455,7 @@ class LayerCoordinator(BaseCoordinator):
         if self._held != self._loaded_held:
             unitdata.kv().set(wire.HELD_KEY, sorted(self._held))
         if self._leader:
+            self._name_waker()
             if not self._transport.publish(self._leader_data()):
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
@@ -442,7 +463,34 @@ class LayerCoordinator(BaseCoordinator):
             self._peers.save(ledger.requests)
         else:
             PeerView.forget()
-        self._own.save(self._transport, own, self._transport.stored_grants.get(self._unit, {}))
+        self._own.save(
+            self._transport,
+            own,
+            self._transport.stored_grants.get(self._unit, {}),
+            awake=self._awake,
+        )
+
+    def _name_waker(self):
+        """Ask a peer to wake the leader once its own grants have committed.
+
+        Juju runs no relation-changed on the leader for its own change of
+        the application databag (Juju 3.6's resolver skips it; some releases
+        ran it): so the leader names a peer in ``coordinator-wake``; that
+        peer answers in its own settings (``coordinator-awake``), which runs
+        relation-changed on the leader, where its guarded work starts. It
+        costs one relation-changed on each other unit, once per grant the
+        leader makes itself.
+        """
+        ledger = self._ledger
+        if not ledger.pending:
+            return
+        members = sorted(self._transport.members())
+        if not members:
+            return  # goal-state names peers that will join: their joined hooks come next
+        mine = ledger.granted_at.get(self._unit, {})
+        token = max(mine.get(lock, "") for lock in ledger.pending) or wire.timestamp()
+        self._wake = f"{members[0]} {token}"
+        log(f"{members[0]} is asked to wake the leader once its grant has committed", "DEBUG")
 
     def _leader_data(self):
         ledger = self._ledger
@@ -452,6 +500,7 @@ class LayerCoordinator(BaseCoordinator):
             revoked=ledger.revoked,
             paused_since=ledger.paused_since,
             leader=self._unit,
+            wake=self._wake,
         )
 
 

@@ -80,6 +80,7 @@ class PeerRelationTransport:
             ),
             granted_at=wire.parse_grants(settings.get(wire.SINCE_KEY), wire.SINCE_KEY, self.place),
             leader=settings.get(wire.LEADER_KEY),
+            wake=settings.get(wire.WAKE_KEY) or None,
         )
 
     @property
@@ -107,6 +108,7 @@ class PeerRelationTransport:
             wire.REVOKED_KEY: wire.dump(data.revoked) if data.revoked else "",
             wire.PAUSED_KEY: data.paused_since or "",
             wire.LEADER_KEY: data.leader,
+            wire.WAKE_KEY: data.wake or "",
         }
         changes = {}
         for key, value in wanted.items():
@@ -174,13 +176,14 @@ class Unreadable(Exception):
 
 
 class LeaderData:
-    """The leader-owned data: grants, grant times, revocations, pause, leader name."""
+    """The leader-owned data: grants, grant times, revocations, pause, leader name, waker."""
 
-    __slots__ = ("grants", "granted_at", "revoked", "paused_since", "leader")
+    __slots__ = ("grants", "granted_at", "revoked", "paused_since", "leader", "wake")
 
-    def __init__(self, grants, granted_at, revoked, paused_since, leader):
+    def __init__(self, grants, granted_at, revoked, paused_since, leader, wake=None):
         self.grants = grants
         self.granted_at = granted_at
         self.revoked = revoked
         self.paused_since = paused_since
         self.leader = leader
+        self.wake = wake
