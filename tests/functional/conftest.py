@@ -14,6 +14,15 @@ in it.
 ``make_sim`` (per test) makes simulations of copies of the hand-written
 ``scripted`` charm (``make_sim(plan, units=3, seed=1, remove_hooks=(),
 **Simulation_kwargs)``) and closes them after the test.
+
+``juju`` (per test, parametrized) is a Juju-version profile: a test that asks
+for it runs once on Juju 3.6 and once on Juju 4 (``BOTH_JUJU``). The tests
+of what the layer promises to charm authors and operators ask for it (end to
+end, held locks, policies, operator actions, hostile input, leadership
+handover): the layer must keep each promise on both. The rest use
+``CURRENT_JUJU``, the current Juju: simulator rules, builds, digests and
+the campaign harness do not depend on the layer's behaviour per version, or
+choose their profile themselves.
 """
 
 from collections.abc import Mapping
@@ -21,8 +30,12 @@ from collections.abc import Mapping
 import pytest
 
 import charmbuild
-from jujusim import Simulation
+from jujusim import Simulation, by_name
 from jujusim.testing import scripted_charm
+
+#: The profiles of the `juju` fixture, and the one other tests use.
+BOTH_JUJU = ("3.6", "4")
+CURRENT_JUJU = "4"
 
 # Builds to run at once. The machines have 2 cores, and a build spends much of
 # its time in one pip process.
@@ -93,3 +106,9 @@ def make_sim(tmp_path):
     yield make
     for sim in sims:
         sim.close()
+
+
+@pytest.fixture(params=BOTH_JUJU, ids=lambda name: "juju" + name)
+def juju(request):
+    """A Juju-version profile: the test runs once per name in BOTH_JUJU."""
+    return by_name(request.param)

@@ -14,9 +14,14 @@ from jujusim.invariants import (
 
 
 @pytest.fixture
-def sim(tmp_path, built_charms):
+def sim(tmp_path, built_charms, juju):
     with Simulation(
-        str(built_charms["policies"]), units=6, seed=21, backend="fork", workdir=str(tmp_path)
+        str(built_charms["policies"]),
+        units=6,
+        seed=21,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=juju,
     ) as s:
         check_quiesced(s)
         yield s

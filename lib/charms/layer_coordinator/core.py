@@ -288,14 +288,14 @@ class Ledger:
             return False
         self.grants.setdefault(unit, {})[lock] = ts
         self.granted_at.setdefault(unit, {})[lock] = self.now()
+        self.log(f"leader grants {lock!r} to {unit}")
         if unit == self.unit and self.commit_first():
             self.pending.add(lock)
             self.log(
-                f"leader grants {lock!r} to itself; its guarded work starts in its next "
-                "hook, once Juju has committed the grant"
+                "its own grant: the guarded work starts in a later hook, once Juju has "
+                "committed the grant",
+                "DEBUG",
             )
-        else:
-            self.log(f"leader grants {lock!r} to {unit}")
         return True
 
     def decide(self, policy, evidence, on_end):
