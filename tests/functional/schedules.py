@@ -39,7 +39,8 @@ plus two), and these invariants are checked:
    after its stop hook);
 2. ``granted-without-grant``: a unit starts guarded work only while the
    committed application databag grants it the lock; the leader too (its
-   own work waits for the hook after its grant commits);
+   own work waits for the hook after its grant commits), unless it is the
+   only unit of the application then;
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -342,7 +343,7 @@ class ScheduleRun:
             for start, end, unit, lock in _intervals(sim.journal)
         ]
         self._check_concurrency(intervals)
-        self._check_grant_held(intervals)
+        self._check_grant_held(intervals, gone)
         for unit in sim.units:
             if sim.model.units[unit].dying:
                 continue
@@ -406,10 +407,21 @@ class ScheduleRun:
                 return None
         return leader
 
-    def _check_grant_held(self, intervals):
+    def _alone(self, unit, when, gone):
+        """Whether `unit` was the only unit of the application at `when`: no other
+        had begun a hook, or every other had gone (its stop hook committed, or
+        removed with --force)."""
+        first = {}
+        for r in self.sim.trace:
+            first.setdefault(r.unit, r.time)
+        return not any(u != unit and t <= when < gone.get(u, INFINITY) for u, t in first.items())
+
+    def _check_grant_held(self, intervals, gone):
         history = self.sim.app_data_history
         for start, _, unit, lock in intervals:
             leader = self._leader_at(start)
+            if leader == unit and self._alone(unit, start, gone):
+                continue  # a leader alone uses its grant at once: nobody else can lead
             settings = {}
             for t, values in history:
                 if t > start:
