@@ -58,7 +58,6 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "bench"))
 
 import bench  # noqa: E402
-
 import charmbuild  # noqa: E402
 from schedules import FIXTURES, ScheduleRun, generate  # noqa: E402
 
