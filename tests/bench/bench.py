@@ -511,7 +511,7 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
             for o in rows:
                 extra = ""
                 if base is not None and o is not base:
-                    extra = "  (+%.1f ms, x%.2f)" % (
+                    extra = "  (%+.1f ms, x%.2f)" % (
                         o["cpu_ms_median"] - base["cpu_ms_median"],
                         o["cpu_ms_median"] / base["cpu_ms_median"],
                     )

@@ -268,3 +268,43 @@ def test_targets_without_the_figures_to_judge_them_say_so():
     # Judged: the non-leader calls (max 7 > 5) and the hooks (18 = 3N(N-1)).
     assert "N=3: mean 4.00, max 7 in 18 hooks: NOT MET" in text
     assert "juju 4: 1 of 2 targets judged met, 1 NOT MET" in text
+
+
+def _overhead(config, median, juju=None):
+    row = {"config": config, "hooks": 60, "cpu_ms_mean": median, "cpu_ms_median": median}
+    row["calls_mean"] = 5.0
+    if juju is not None:
+        row["juju"] = juju
+    return row
+
+
+def test_each_profiles_overhead_is_compared_with_no_layer_on_the_same_profile(tmp_path, capsys):
+    path = tmp_path / "a.json"
+    path.write_text(
+        json.dumps(
+            {
+                "args": {"units": [3], "seed": 1, "juju": ["3.6", "4"]},
+                "elapsed": 10.0,
+                "rolls": [_roll("layer", 3, 5, "4")],
+                "overhead": [
+                    _overhead("layer", 110.0, "4"),
+                    _overhead("no layer", 100.0, "4"),
+                    _overhead("layer", 190.0, "3.6"),
+                    _overhead("no layer", 200.0, "3.6"),
+                    _overhead("layer", 300.0),  # recorded before rows named a profile
+                ],
+            }
+        )
+    )
+
+    assert bench.main(["--from-json", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line[:4] in ("2.9 ", "3.6 ", "4   ")]
+    assert [row[:2] + row[-3:] for row in rows] == [
+        ["2.9", "layer", "300.0", "300.0", "5.0"],
+        ["3.6", "layer", "(-10.0", "ms,", "x0.95)"],
+        ["3.6", "no", "200.0", "200.0", "5.0"],
+        ["4", "layer", "(+10.0", "ms,", "x1.10)"],
+        ["4", "no", "100.0", "100.0", "5.0"],
+    ]
