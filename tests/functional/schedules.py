@@ -459,7 +459,8 @@ def _intervals(journal):
     return sorted(result)
 
 
-def run_schedule(seed: int, charms: Dict[str, str]) -> Outcome:
+def run_schedule(seed: int, charms: Dict[str, str], profile: str = DEFAULT_JUJU) -> Outcome:
+    """Run seed `seed` on the Juju version `profile` ("2.9", "3.6" or "4")."""
     schedule = generate(seed)
     with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
-        return ScheduleRun(schedule, charms, workdir).run()
+        return ScheduleRun(schedule, charms, workdir, profile=profile).run()
