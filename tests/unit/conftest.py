@@ -25,10 +25,12 @@ import json
 import os
 import pathlib
 import runpy
+import subprocess
 import sys
 import types
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "lib"))
@@ -273,6 +275,17 @@ class Hook:
         self._call("relation-set", relation_settings)
         self.pending.update(settings)
 
+    def _check_call(self, argv, **kwargs):
+        """subprocess.check_call in a hook: relation-set is this fake's tool."""
+        if argv[0] != "relation-set":
+            return self._real_check_call(argv, **kwargs)
+        app = "--app" in argv
+        rid = argv[argv.index("-r") + 1]
+        with open(argv[argv.index("--file") + 1]) as f:
+            settings = yaml.safe_load(f) or {}
+        self._relation_set(rid, settings, app=app)
+        return 0
+
     def _config(self, scope=None):
         self._call("config-get", scope)
         return dict(self.model.config) if scope is None else self.model.config.get(scope)
@@ -359,6 +372,8 @@ class Hook:
         self._saved = {name: getattr(hookenv, name) for name in fakes}
         for name, fake in fakes.items():
             setattr(hookenv, name, fake)
+        self._real_check_call = subprocess.check_call
+        subprocess.check_call = self._check_call
         options = types.ModuleType("charms.layer.options")
         options.get = lambda section=None, option=None: _options_get(m.options, section, option)
         layer = types.ModuleType("charms.layer")
@@ -393,6 +408,7 @@ class Hook:
         finally:
             for name, original in self._saved.items():
                 setattr(hookenv, name, original)
+            subprocess.check_call = self._real_check_call
             _close_kv()
         return False
 

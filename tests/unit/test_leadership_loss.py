@@ -11,6 +11,11 @@ that it let go.
 """
 
 import json
+import time
+
+import pytest
+
+from conftest import ToolError
 
 
 def acquire(lock):
@@ -36,15 +41,44 @@ def test_the_leaders_own_work_starts_only_once_its_grant_is_committed(model):
     assert model.grants() == {}  # released at the end of the hook
 
 
-def test_leader_that_has_lost_its_lease_does_not_grant_itself(model):
+def test_a_leader_asks_again_before_writing_once_juju_no_longer_promises_it_leads(
+    model, monkeypatch
+):
     def handler():
-        model.leader = "app/1"  # the lease lapsed during this hook
+        model.leader = "app/1"  # the lease lapsed during this long hook
+        later = time.time() + 25  # Juju promises leadership for 30 s; the layer trusts 20
+        monkeypatch.setattr(time, "time", lambda: later)
         return acquire("restart")
 
     assert model.run("app/0", "config-changed", handler=handler).result is False
 
     assert model.grants() == {}
     assert list(model.requests_of("app/0")) == ["restart"]  # it waits like anyone
+    assert (
+        "leadership lost during the hook; the new leader will decide grants"
+        in (model.messages("app/0")[-1])
+    )
+
+
+def test_within_juju_promise_the_leader_writes_without_asking_again(model):
+    model.calls.clear()
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+
+    assert [c for c in model.calls if c[1] == "is-leader"] == [("app/0", "is-leader", ())]
+    assert list(model.grants()) == ["app/0"]
+
+
+def test_a_lease_lost_inside_juju_promise_fails_the_hook_and_commits_nothing(model):
+    # A controller fault, beyond what Juju promises: Juju refuses the write.
+    def handler():
+        model.leader = "app/1"
+        return acquire("restart")
+
+    with pytest.raises(ToolError, match="cannot write relation settings"):
+        model.run("app/0", "config-changed", handler=handler)
+
+    assert model.grants() == {}
+    assert model.requests_of("app/0") == {}  # the hook failed: Juju retries it
 
 
 def test_new_leader_keeps_the_old_leaders_grant_until_it_says_it_released(model):

@@ -18,6 +18,7 @@ writes only what changed. What it keeps between hooks in unitdata:
 """
 
 import os
+import time
 
 from charmhelpers.coordinator import BaseCoordinator
 from charmhelpers.core import hookenv, unitdata
@@ -32,6 +33,10 @@ from .transport import LeaderData, PeerRelationTransport, Unreadable
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
+
+#: Seconds after an is-leader that said true in which the leader writes
+#: without asking again: Juju promises leadership for 30 s after it.
+LEADERSHIP_TRUSTED = 20.0
 
 
 class LayerCoordinator(BaseCoordinator):
@@ -80,6 +85,7 @@ class LayerCoordinator(BaseCoordinator):
         self._status = None  # WaitingStatus when the option is on
         self._concurrency = None
         self._peers = None  # PeerView: the peers' data read in this hook
+        self._leader_since = None  # wall time of this hook's is-leader call
         self._wake = None  # the leader-owned "coordinator-wake" value
         self._awake = None  # the wake this unit answers in this hook, if asked
 
@@ -147,6 +153,7 @@ class LayerCoordinator(BaseCoordinator):
         options = load()
         self._unit = hookenv.local_unit()
         self._leader = bool(hookenv.is_leader())
+        self._leader_since = time.time()
         # A unit being removed departs from each peer in turn and then stops:
         # the peers it no longer lists are leaving *it*, not the model.
         departing = os.environ.get("JUJU_DEPARTING_UNIT")
@@ -456,7 +463,11 @@ class LayerCoordinator(BaseCoordinator):
             unitdata.kv().set(wire.HELD_KEY, sorted(self._held))
         if self._leader:
             self._name_waker()
-            if not self._transport.publish(self._leader_data()):
+            # Juju promises leadership for 30 s after is-leader said true: ask
+            # again only later than that (or if the clock stepped back).
+            elapsed = time.time() - self._leader_since
+            confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
+            if not self._transport.publish(self._leader_data(), confirm=confirm):
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
                 )

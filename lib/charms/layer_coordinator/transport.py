@@ -23,6 +23,11 @@ Nothing here decides anything: the shell asks for data and hands back
 changes.
 """
 
+import os
+import subprocess
+import tempfile
+
+import yaml
 from charmhelpers.core import hookenv
 
 from . import wire
@@ -119,19 +124,20 @@ class PeerRelationTransport:
                 changes[key] = value
         return changes
 
-    def publish(self, data):
+    def publish(self, data, confirm=True):
         """Write the leader-owned data that changed. False if this unit no longer leads.
 
-        Checks leadership (is-leader) only when there is something to
-        write, and writes nothing when it has been lost: Juju would refuse
-        the write (and a unit that lost it after this check has its hook's
-        whole commit refused; the hook fails and runs again).
+        With ``confirm``, checks leadership (is-leader) first, only when
+        there is something to write, and writes nothing when it has been
+        lost: Juju would refuse the write, and the hook with it. (A unit
+        that loses it after the write has its hook's whole commit refused;
+        the hook fails and runs again.)
         """
         changes = self.changes(data)
         if changes:
-            if not self.writable or not hookenv.is_leader():
+            if not self.writable or (confirm and not hookenv.is_leader()):
                 return False
-            hookenv.relation_set(self.relation_id, relation_settings=changes, app=True)
+            relation_set(self.relation_id, changes, app=True)
             for key, value in changes.items():
                 if value:
                     self._loaded[key] = value
@@ -160,7 +166,25 @@ class PeerRelationTransport:
 
     def write_own(self, settings):
         """Set keys of this unit's peer settings (committed with the hook)."""
-        hookenv.relation_set(self.relation_id, relation_settings=settings)
+        relation_set(self.relation_id, settings)
+
+
+def relation_set(relation_id, settings, app=False):
+    """Write ``settings`` (key -> str, "" deletes) with ``relation-set [--app] -r ID --file F``.
+
+    What charmhelpers' ``relation_set`` runs, without the ``relation-set
+    --help`` call it makes once per hook to learn whether ``--file`` exists
+    (since Juju 1.23.2 it always does).
+    """
+    argv = ["relation-set"] + (["--app"] if app else []) + ["-r", relation_id]
+    fd, path = tempfile.mkstemp(prefix="coordinator-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(settings, f)
+        subprocess.check_call(argv + ["--file", path])
+    finally:
+        os.unlink(path)
+    hookenv.flush(hookenv.local_unit())  # as charmhelpers does: cached reads are stale
 
 
 class Unreadable(Exception):
