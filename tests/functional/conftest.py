@@ -19,10 +19,14 @@ in it.
 for it runs once on Juju 3.6 and once on Juju 4 (``BOTH_JUJU``). The tests
 of what the layer promises to charm authors and operators ask for it (end to
 end, held locks, policies, operator actions, hostile input, leadership
-handover): the layer must keep each promise on both. The rest use
-``CURRENT_JUJU``, the current Juju: simulator rules, builds, digests and
-the campaign harness do not depend on the layer's behaviour per version, or
-choose their profile themselves.
+handover): the layer must keep each promise on both. Where such a test is
+parametrized over variants of the same promise (kinds of garbage, seeds,
+batch sizes), all variants run on the current Juju and the first on 3.6
+(mark the test ``@pytest.mark.first_variant_on_3_6``): the profiles differ
+in how data moves, which one variant exercises, and a cold ``make test``
+stays under 15 minutes on two cores. The rest use ``CURRENT_JUJU``:
+simulator rules, builds, digests and the campaign harness do not depend on
+the layer's behaviour per version, or choose their profile themselves.
 """
 
 from collections.abc import Mapping
@@ -42,7 +46,31 @@ CURRENT_JUJU = "4"
 PREBUILD_JOBS = 2
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run only the first variant of a `first_variant_on_3_6` test on Juju 3.6."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (
+            callspec is None
+            or item.get_closest_marker("first_variant_on_3_6") is None
+            or callspec.params.get("juju") != "3.6"
+            or all(i == 0 for name, i in callspec.indices.items() if name != "juju")
+        ):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "first_variant_on_3_6: of this parametrized test, run every variant on the "
+        "current Juju and only the first on Juju 3.6",
+    )
     config.addinivalue_line(
         "markers",
         "charms(*names): the fixture charms this test takes from built_charms "

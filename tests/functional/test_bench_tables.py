@@ -230,7 +230,7 @@ def test_targets_met_are_judged_met_with_their_numbers():
     assert "N=10: mean 4.20, max 5 in 270 hooks: met" in text
     assert "N=100: mean 6.00, max 8 in 10 hooks: met" in text
     assert "max 5, 5, 5, mean 4.00, 4.20, 4.00: met" in text
-    assert "N=100: 31100 hooks, 3N(N-1) = 29700 (+4.7%): met" in text
+    assert "N=100: 31100 hooks (31100 with config-changed), 3N(N-1) = 29700 (+4.7%): met" in text
     assert "N=100: 3200 s (1.07 x N x 30 s): met" in text
     assert "juju 4: 11 of 11 targets judged met" in text
     assert "NOT MET" not in text
@@ -238,7 +238,7 @@ def test_targets_met_are_judged_met_with_their_numbers():
 
 def test_targets_missed_are_judged_not_met_with_their_numbers():
     rolls = [
-        _roll("layer", 3, 4, "3.6", leader=_role(6, 9)),
+        _roll("layer", 3, 4, "3.6", leader=_role(8.5, 9)),
         _roll("layer", 100, 5.5, "3.6", leader=_role(8.5, 8), took=3301.0),
     ]
     rolls[0]["coord_by_role"]["non-leader"]["max"] = 5
@@ -251,9 +251,11 @@ def test_targets_missed_are_judged_not_met_with_their_numbers():
     assert "N=3: mean 4.00, max 5 in 18 hooks: met" in text
     assert "N=100: mean 5.50, max 7 in 29700 hooks: NOT MET" in text
     assert "max 5, 7, mean 4.00, 5.50: NOT MET" in text  # grows with N
-    assert "N=3: mean 6.00, max 9 in 10 hooks: NOT MET" in text
+    assert "N=3: mean 8.50, max 9 in 10 hooks: NOT MET" in text
     assert "N=100: mean 8.50, max 8 in 10 hooks: NOT MET" in text
-    assert "N=100: 31300 hooks, 3N(N-1) = 29700 (+5.4%): NOT MET" in text
+    assert (
+        "N=100: 31300 hooks (31300 with config-changed), 3N(N-1) = 29700 (+5.4%): NOT MET" in text
+    )
     assert "N=100: 3301 s (1.10 x N x 30 s): NOT MET" in text
     assert "juju 3.6: 2 of 8 targets judged met, 6 NOT MET" in text
 
@@ -265,9 +267,19 @@ def test_targets_without_the_figures_to_judge_them_say_so():
     assert "N=3: no leader hooks in the roll: not judged" in text
     assert "N=3: 100 s (1.11 x N x 30 s): for reading, the target is at N=100" in text
     assert "N=100: not measured: not judged" in text
-    # Judged: the non-leader calls (max 7 > 5) and the hooks (18 = 3N(N-1)).
-    assert "N=3: mean 4.00, max 7 in 18 hooks: NOT MET" in text
-    assert "juju 4: 1 of 2 targets judged met, 1 NOT MET" in text
+    # Judged: the non-leader calls (a mean of 4; the max, 7, is for reading)
+    # and the hooks (18 = 3N(N-1)).
+    assert "N=3: mean 4.00, max 7 in 18 hooks: met" in text
+    assert "juju 4: 2 of 2 targets judged met" in text
+
+
+def test_hooks_per_roll_leave_out_the_config_changed_hooks_that_start_it():
+    roll = _roll("layer", 10, 5, "4")
+    roll["roll_hooks"], roll["trigger_hooks"] = 290, 10
+
+    text = _targets([roll], [10])
+
+    assert "N=10: 280 hooks (290 with config-changed), 3N(N-1) = 270 (+3.7%): met" in text
 
 
 def _overhead(config, median, juju=None):

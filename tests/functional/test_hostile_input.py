@@ -120,6 +120,7 @@ def check_one_clear_line(record, *words):
 
 
 @pytest.mark.charms("rolling-restart")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("garbage", list(PEER_GARBAGE.values()), ids=list(PEER_GARBAGE))
 def test_peer_garbage_is_reported_once_and_the_roll_serves_everyone(deploy, garbage):
     sim = deploy()
@@ -167,6 +168,7 @@ def test_a_request_for_a_lock_nobody_uses_is_granted_released_and_not_a_complain
 
 
 @pytest.mark.charms("rolling-restart")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("garbage", list(LEADER_GARBAGE.values()), ids=list(LEADER_GARBAGE))
 def test_databag_garbage_is_repaired_by_the_leader_and_the_roll_completes(deploy, garbage):
     sim = deploy()

@@ -16,6 +16,7 @@ from jujusim.testing import run_until_work_starts
 
 
 @pytest.mark.charms("policies")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_unit_added_and_elected_at_once_keeps_the_working_holders_grant(
     built_charms, tmp_path, seed, juju
