@@ -111,6 +111,7 @@ class FakeModel:
         self.calls = []  # (unit, tool, args) for cost assertions
         self.unreadable = set()  # units whose relation settings relation-get refuses
         self.app_unreadable = False  # relation-get --app fails
+        self.app_read_gives_none = False  # charmhelpers' answer to exit 2 or non-JSON output
         self.peer_cache = peer_cache
         self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
         self.not_joined = {}  # {unit: units its agent has not joined yet}
@@ -214,6 +215,8 @@ class Hook:
         self._call("relation-get --app", attribute)
         if not self.model.relation or self.model.app_unreadable:
             raise ToolError("relation not found")
+        if self.model.app_read_gives_none:
+            return None
         if self.model.leader == self.unit:
             data = dict(self.model.app_data)
             data.update(self.pending_app)

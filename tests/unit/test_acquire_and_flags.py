@@ -29,7 +29,7 @@ def test_the_leaders_own_grant_is_committed_first_and_used_in_its_next_hook(mode
     assert list(model.grants()) == ["app/0"]  # committed with the hook
     assert unit_flags(model, "app/0") == {"coordinator.requested.restart"}
 
-    # Juju runs relation-changed on the leader for its own databag change.
+    # A hook after the commit: here the one the named peer's answer (the wake) gives it.
     hook = model.run("app/0", "coordinator-relation-changed", handler=_acquire_and_flags)
 
     assert hook.result == (True, True, False)

@@ -274,3 +274,16 @@ def test_unreadable_holder_keeps_its_grant_and_is_reread_next_hook(model):
     model.calls.clear()
     model.run("app/0", "update-status")
     assert ("app/0", "relation-get", (None, "app/2")) in model.calls
+
+
+def test_a_databag_read_that_gives_no_json_is_not_taken_for_an_empty_one(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # grants app/1
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.app_read_gives_none = True
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+
+    assert list(model.grants()) == ["app/1"]  # not handed to app/2 while app/1 may work
+    (warning,) = [m for u, level, m in model.logs if u == "app/0" and level == "WARNING"]
+    assert "cannot read the application databag (relation-get gave None)" in warning

@@ -176,3 +176,64 @@ def test_a_leader_granting_others_names_no_waker(model):
 
     assert list(model.grants()) == ["app/1"]
     assert "coordinator-wake" not in model.app_data
+
+
+def test_the_waker_is_the_remote_unit_of_the_hook_when_there_is_one(model):
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")  # grants app/2
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))  # waits
+    model.run("app/2", "coordinator-relation-changed")  # works, releases
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")  # grants itself
+
+    assert list(model.grants()) == ["app/0"]
+    assert model.app_data["coordinator-wake"].split(" ", 1)[0] == "app/2"
+
+
+def test_the_waker_is_a_peer_holding_no_grant_before_one_that_holds(model):
+    model.options["class"] = "charmhelpers.coordinator.Serial"
+    model.run("app/1", handler=lambda: acquire("other"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # app/1 holds 'other'
+    assert list(model.grants()) == ["app/1"]
+
+    model.run("app/0", "update-status", handler=lambda: acquire("restart"))
+
+    assert model.app_data["coordinator-wake"].split(" ", 1)[0] == "app/2"
+
+
+def test_no_wake_is_named_for_a_grant_released_in_the_hook_that_made_it(model):
+    def ask_then_withdraw():
+        import charms.coordinator
+
+        charms.coordinator.acquire("restart")
+        charms.coordinator.release("restart")
+
+    model.run("app/0", handler=ask_then_withdraw)
+
+    assert model.grants() == {}
+    assert "coordinator-wake" not in model.app_data
+
+
+@pytest.mark.parametrize("why", ["no goal-state", "only dying units"])
+def test_a_leader_listing_no_peers_and_knowing_of_no_live_ones_uses_its_grant_at_once(model, why):
+    model.not_joined["app/0"] = {"app/1", "app/2"}
+    if why == "no goal-state":
+        model.goal_state_available = False
+    else:
+        model.dying.update({"app/1", "app/2"})
+
+    assert model.run("app/0", handler=lambda: acquire("restart")).result is True
+    assert model.grants() == {}  # used and released in that hook
+
+
+def test_garbage_in_the_wake_is_reported_once_per_reader_and_dropped_by_the_leader(model):
+    model.app_data["coordinator-wake"] = "app/1 not-a-time"
+
+    model.run("app/1", "coordinator-relation-changed")
+    model.run("app/0", "update-status")
+
+    warnings = [(u, m) for u, level, m in model.logs if level == "WARNING"]
+    assert [u for u, _ in warnings] == ["app/1", "app/0"]
+    assert all("application databag 'coordinator-wake'" in m for _, m in warnings)
+    assert "coordinator-wake" not in model.app_data
+    assert "coordinator-awake" not in model.settings["app/1"]

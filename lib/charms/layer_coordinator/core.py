@@ -48,7 +48,8 @@ pending (own grant)
     lapses before that commit has its whole commit refused): so a new
     leader always sees the grant of a leader that is in its guarded work.
     Only a leader alone in the application (``commit_first()`` False) uses
-    its grant at once: no other unit can lead while it works.
+    its grant at once: no other unit can become leader while it works,
+    unless its lease lapses mid-hook (beyond what Juju promises).
 orphan
     A grant of this unit for a request its own records lack:
     ``orphans[lock] = ts`` (left by a hook that failed after the grant was
@@ -82,10 +83,12 @@ def grant_stands(requested, released, ts):
     request), ``released`` its release record for the lock ("" for none).
     The grant stands while the request is ``ts``. It ends when the holder
     says it let go, or asks again (a newer request). A holder without a
-    request keeps it: its data may not show the request yet (an older
-    revision of this layer published a leader's grant to itself at once,
-    before its request committed), and a new leader must not hand the lock
-    on while the holder may be in its guarded work. An older request
+    request keeps it: this agent's copy of the holder's data may be older
+    than the request (Juju refreshes it only in a relation-changed hook for
+    that unit), or the grant comes from an older revision of this layer
+    that published a leader's grant to itself at once, before its request
+    committed; a new leader must not hand the lock on while the holder may
+    be in its guarded work. An older request
     than ``ts`` is this agent's stale copy of the holder's data (Juju
     refreshes it only in a relation-changed hook for that unit), and proves
     nothing either.
@@ -269,7 +272,8 @@ class Ledger:
         ``policy(lock, unit, holders, queue)`` is charmhelpers'
         ``default_grant`` signature: ``holders`` is the set of units holding
         ``lock``, ``queue`` the units waiting for it in grant order. A grant
-        to this unit is *pending*: it counts (`granted`) from the next hook.
+        to this unit is *pending* (it counts, `granted`, from the next hook)
+        unless ``commit_first()`` says the leader is alone.
         """
         if not self.leader:
             return False

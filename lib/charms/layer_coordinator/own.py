@@ -4,7 +4,8 @@
 
 Its requests and release records live in its settings of the peer relation
 (committed with the hook). Before the relation can hold them they are kept
-in unitdata, which commits with the hook too. unitdata also keeps its
+in unitdata, which charms.reactive writes when the hook succeeds, before
+Juju commits the relation data. unitdata also keeps its
 latest request time (requests only move forward) and the peers whose
 relation-departed hook it ran (evidence that a peer left, on Juju without
 goal-state).

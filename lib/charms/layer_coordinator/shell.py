@@ -60,7 +60,8 @@ class LayerCoordinator(BaseCoordinator):
       waiting unit in the same hook.
     * The leader-owned data lives in the peer relation's application
       databag (Juju 4 has no leader settings), and the leader's grant to
-      itself counts from its next hook, once Juju has committed it.
+      itself counts from its next hook, once Juju has committed it (unless
+      the leader is alone in its application).
 
     Do not instantiate it in a charm: use ``charms.coordinator.coordinator``.
     """
@@ -190,8 +191,8 @@ class LayerCoordinator(BaseCoordinator):
             self._leader = False
             data = LeaderData({}, {}, {}, None, None)
         self.leader_unit = self._unit if self._leader else data.leader
-        self._wake = data.wake
-        wake = wire.parse_wake(data.wake)
+        wake = wire.parse_wake(data.wake, self._transport.place)
+        self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
         if wake is not None and wake[0] == self._unit and not self._leader:
             self._awake = wake[1]
         self._own = OwnData.load(self._transport, self._unit, self.key)
@@ -304,7 +305,8 @@ class LayerCoordinator(BaseCoordinator):
         A repeated request keeps its original timestamp, and so its place in
         the queue. The leader grants its own request when the policy allows,
         but like every grant it counts from the unit's next hook, once Juju
-        has committed it (so a leader elected meanwhile knows of it). The
+        has committed it (so a leader elected meanwhile knows of it); only a
+        leader alone in its application uses it at once. The
         grant lasts until the end of the hook that uses it, or with
         ``hold=True`` until ``release(lock)``.
         """
@@ -371,15 +373,19 @@ class LayerCoordinator(BaseCoordinator):
     def _commit_first(self):
         """Whether the leader's own grant must commit before its work (see core: pending).
 
-        Not when it is alone: no peer listed and goal-state names no other
-        unit, so no other unit can lead while it works. A leader that lists
-        no peers while goal-state names others waits: their relation-joined
-        hooks come next, and its work runs in the first.
+        Not when it lists no peer and goal-state names no other unit that is
+        not dying (or goal-state is unavailable: Juju < 2.4, a subordinate):
+        then no other unit can become leader while it works, unless its
+        lease lapses mid-hook. A leader that lists no peers while goal-state
+        names others waits for its next hook (their relation-joined hooks,
+        as they come up; at worst its update-status).
         """
         if self._transport.members():
             return True
         units = self._evidence.goal_units()
-        return units is None or any(u != self._unit for u in units)
+        if units is None:
+            return False
+        return any(u != self._unit for u in units - self._evidence.goal_dying())
 
     def _on_end(self, unit, lock, ts):
         self.released(unit, lock, wire.parse_timestamp(ts))
@@ -464,7 +470,10 @@ class LayerCoordinator(BaseCoordinator):
         if self._leader:
             self._name_waker()
             # Juju promises leadership for 30 s after is-leader said true: ask
-            # again only later than that (or if the clock stepped back).
+            # again only later than that (or if the clock stepped back). Not
+            # asking is safe: Juju checks leadership when relation-set --app
+            # runs and again at commit; a unit that lost it has its hook fail
+            # (and retried) instead of a WARNING.
             elapsed = time.time() - self._leader_since
             confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
             if not self._transport.publish(self._leader_data(), confirm=confirm):
@@ -493,15 +502,37 @@ class LayerCoordinator(BaseCoordinator):
         leader makes itself.
         """
         ledger = self._ledger
-        if not ledger.pending:
+        mine = ledger.grants.get(self._unit, {})
+        pending = [lock for lock in ledger.pending if lock in mine]
+        if not pending:
             return
-        members = sorted(self._transport.members())
+        members = self._transport.members()
         if not members:
-            return  # goal-state names peers that will join: their joined hooks come next
-        mine = ledger.granted_at.get(self._unit, {})
-        token = max(mine.get(lock, "") for lock in ledger.pending) or wire.timestamp()
-        self._wake = f"{members[0]} {token}"
-        log(f"{members[0]} is asked to wake the leader once its grant has committed", "DEBUG")
+            log(
+                "no peer listed to wake the leader: its own guarded work starts in its next "
+                "hook (peers joining, or update-status)"
+            )
+            return
+        waker = self._waker(members)
+        times = ledger.granted_at.get(self._unit, {})
+        token = max(times.get(lock, "") for lock in pending) or wire.timestamp()
+        self._wake = f"{waker} {token}"
+        log(f"{waker} is asked to wake the leader once its grant has committed", "DEBUG")
+
+    def _waker(self, members):
+        """The peer most likely to answer at once.
+
+        The remote unit of this hook, when it is a member (it has just
+        committed a write, so its agent runs); else the first member that
+        holds no grant (a holder may be in long guarded work); else the
+        first member. Should it not answer, the leader's own work waits for
+        its next hook, at worst its update-status.
+        """
+        remote = hookenv.remote_unit()
+        if remote in members and hookenv.relation_id() == self._transport.relation_id:
+            return remote
+        idle = sorted(u for u in members if not self._ledger.grants.get(u))
+        return idle[0] if idle else sorted(members)[0]
 
     def _leader_data(self):
         ledger = self._ledger

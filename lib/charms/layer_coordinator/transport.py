@@ -72,7 +72,10 @@ class PeerRelationTransport:
             except Exception as exc:  # noqa: BLE001 -- the hook tool's error is the answer
                 raise Unreadable(f"the {self.place}", exc) from exc
             if not isinstance(settings, dict):
-                settings = {}
+                # charmhelpers answers None for exit code 2 or output that is
+                # not JSON; an empty databag is {}. Taken as empty, it would
+                # let the leader drop every grant.
+                raise Unreadable(f"the {self.place}", f"relation-get gave {settings!r}")
         self._loaded = settings
         grants = wire.parse_grants(settings.get(self.key), self.key, self.place)
         self._loaded_grants = grants
@@ -184,7 +187,10 @@ def relation_set(relation_id, settings, app=False):
         subprocess.check_call(argv + ["--file", path])
     finally:
         os.unlink(path)
-    hookenv.flush(hookenv.local_unit())  # as charmhelpers does: cached reads are stale
+    # As charmhelpers does: drop its cached reads of this unit's settings. (Its
+    # cached read of the application databag is keyed by the application's
+    # name and stays; the layer reads the databag once per hook, before.)
+    hookenv.flush(hookenv.local_unit())
 
 
 class Unreadable(Exception):

@@ -43,7 +43,7 @@ WAKE_KEY = "coordinator-wake"  # "<unit> <timestamp>": the peer that wakes the l
 #: Unit key besides KEY and the release record: a waker's answer.
 AWAKE_KEY = "coordinator-awake"  # the timestamp of the wake it answers
 
-#: unitdata keys (this unit's private memory, committed with the hook).
+#: unitdata keys (this unit's private memory, written when the hook succeeds).
 VIEW_KEY = "coordinator.leader-view"  # the leader's cached view of its peers' requests
 STATUS_KEY = "coordinator.status"  # the waiting status shown: {"prior": [...], "ours": [...]}
 LOCAL_KEY = "coordinator.local-requests"  # requests kept while the relation cannot hold them
@@ -55,12 +55,19 @@ LAST_REQUEST_KEY = "coordinator.last-request"  # this unit's latest request time
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
 
 
-def parse_wake(raw):
-    """The unit named by a ``coordinator-wake`` value and its timestamp, or None."""
-    if not isinstance(raw, str):
+def parse_wake(raw, place="application databag"):
+    """The unit named by a ``coordinator-wake`` value and its timestamp, or None.
+
+    None for no value; None with a WARNING naming the source for garbage.
+    """
+    if not raw:
         return None
-    parts = raw.split(" ", 1)
+    parts = raw.split(" ", 1) if isinstance(raw, str) else []
     if len(parts) != 2 or not parts[0] or not valid_timestamp(parts[1]):
+        log(
+            f"ignoring {place} {WAKE_KEY!r}: not '<unit> <timestamp>': {_describe(raw)}",
+            "WARNING",
+        )
         return None
     return parts[0], parts[1]
 
