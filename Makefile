@@ -58,14 +58,14 @@ fuzz: $(TOX)
 # everything it did (hooks, tool calls with their answers, journal, final model
 # and flags), to prove a refactor keeps behaviour. `make digests` records the
 # campaign seeds DIGEST_SEEDS and the bench's layer rolls at DIGEST_BENCH units
-# in DIGESTS, all on Juju JUJU (about 25 minutes with 2 jobs; its header
+# in DIGESTS, all on Juju JUJU (about 11 minutes with 2 jobs; its header
 # names the Juju, DIGEST_NOTE says why); `make check-digests` recomputes every
 # run listed there on the Juju its header names (`make check-digests
 # JUJU=3.6`: on that one instead) and fails on any difference. To see why a
 # run differs: `tox run -e digest -- --dump seed-17 > ref.txt` on the
 # reference's commit, then `-- --diff ref.txt seed-17` (both take --juju).
 DIGESTS ?= tests/functional/digests/reference.txt
-DIGEST_SEEDS ?= 1-500
+DIGEST_SEEDS ?= 1-200
 DIGEST_BENCH ?= 3,10
 DIGEST_JOBS ?= 2
 DIGEST_NOTE ?=
