@@ -9,6 +9,11 @@ TOX := $(VENV)/bin/tox
 # `make functional TOX_ARGS="-- tests/functional/test_build.py -k proof"`.
 TOX_ARGS ?=
 
+# The Juju version jujusim plays (its profiles: 2.9, 3.6, 4): the current
+# one, 4, unless told otherwise. `make demo`, `make fuzz` and `make digests`
+# run on it; `make demo JUJU=3.6` or `make fuzz JUJU=3.6` runs on another.
+JUJU ?= 4
+
 # `make demo UNITS=7 SEED=3` picks another model size or schedule.
 UNITS ?= 5
 SEED ?= 1
@@ -22,46 +27,58 @@ lint unit functional: $(TOX)
 	$(TOX) run -e $@ $(TOX_ARGS)
 
 demo: $(TOX)
-	$(TOX) run -e demo -- --units $(UNITS) --seed $(SEED)
+	$(TOX) run -e demo -- --units $(UNITS) --seed $(SEED) --juju $(JUJU)
 
-# `make bench BENCH_UNITS=3,10` measures fewer application sizes.
+# `make bench BENCH_UNITS=3,10` measures fewer application sizes; every size
+# runs on each Juju of BENCH_JUJU, side by side (`make bench BENCH_JUJU=4`
+# runs one). The original layer's stand-in needs leader settings: it runs on
+# 3.6 only.
 BENCH_UNITS ?= 3,10,30,100
+BENCH_JUJU ?= 3.6,4
 
 bench: $(TOX)
-	$(TOX) run -e bench -- --units $(BENCH_UNITS)
+	$(TOX) run -e bench -- --units $(BENCH_UNITS) --juju $(BENCH_JUJU)
 
-# `make fuzz` runs the campaign in slices of 100 seeds, one JSON file each in
-# FUZZ_DIR; run again, it keeps the slices already done for the same charm
-# builds and simulator, so a stopped campaign resumes and a changed layer or
-# simulator is tested again (`make clean` deletes .cache, and the slices with
-# it). `make fuzz SCHEDULES=500 FIRST_SEED=20001` runs other seeds.
+# `make fuzz` runs the campaign on Juju JUJU in slices of 100 seeds, one
+# JSON file each in FUZZ_DIR (one folder per Juju); run again, it keeps the
+# slices already done for the same Juju, charm builds and simulator, so a
+# stopped campaign resumes and a changed layer or simulator is tested again
+# (`make clean` deletes .cache, and the slices with it). `make fuzz
+# SCHEDULES=500 FIRST_SEED=20001` runs other seeds, `make fuzz JUJU=3.6
+# SCHEDULES=2000` another Juju.
 SCHEDULES ?= 10000
 FIRST_SEED ?= 1
-FUZZ_DIR ?= .cache/fuzz
+FUZZ_DIR ?= .cache/fuzz/juju-$(JUJU)
 
 fuzz: $(TOX)
-	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED) --slices $(FUZZ_DIR)
+	$(TOX) run -e fuzz -- --schedules $(SCHEDULES) --first-seed $(FIRST_SEED) \
+		--slices $(FUZZ_DIR) --juju $(JUJU)
 
 # Trace digests (tests/functional/digest.py): one hash per simulated run of
 # everything it did (hooks, tool calls with their answers, journal, final model
 # and flags), to prove a refactor keeps behaviour. `make digests` records the
 # campaign seeds DIGEST_SEEDS and the bench's layer rolls at DIGEST_BENCH units
-# in DIGESTS (about 25 minutes with 2 jobs; DIGEST_NOTE says why in its
-# header); `make check-digests` recomputes every run listed there and fails on
-# any difference. To see why a run differs: `tox run -e digest -- --dump
-# seed-17 > ref.txt` on the reference's commit, then `-- --diff ref.txt seed-17`.
+# in DIGESTS, all on Juju JUJU (about 11 minutes with 2 jobs; its header
+# names the Juju, DIGEST_NOTE says why); `make check-digests` recomputes every
+# run listed there on the Juju its header names (`make check-digests
+# JUJU=3.6`: on that one instead) and fails on any difference. To see why a
+# run differs: `tox run -e digest -- --dump seed-17 > ref.txt` on the
+# reference's commit, then `-- --diff ref.txt seed-17` (both take --juju).
 DIGESTS ?= tests/functional/digests/reference.txt
-DIGEST_SEEDS ?= 1-500
+DIGEST_SEEDS ?= 1-200
 DIGEST_BENCH ?= 3,10
 DIGEST_JOBS ?= 2
 DIGEST_NOTE ?=
+# check-digests passes --juju only when JUJU is given (command line or
+# environment): otherwise the reference's header decides.
+DIGEST_CHECK_JUJU = $(if $(filter command line environment,$(origin JUJU)),--juju $(JUJU))
 
 digests: $(TOX)
 	$(TOX) run -e digest -- --record $(DIGESTS) --seeds $(DIGEST_SEEDS) \
-		--bench $(DIGEST_BENCH) --jobs $(DIGEST_JOBS) --note "$(DIGEST_NOTE)"
+		--bench $(DIGEST_BENCH) --jobs $(DIGEST_JOBS) --note "$(DIGEST_NOTE)" --juju $(JUJU)
 
 check-digests: $(TOX)
-	$(TOX) run -e digest -- --check $(DIGESTS) --jobs $(DIGEST_JOBS)
+	$(TOX) run -e digest -- --check $(DIGESTS) --jobs $(DIGEST_JOBS) $(DIGEST_CHECK_JUJU)
 
 $(TOX): tests/requirements-tox.txt
 	$(PYTHON) -m venv $(VENV)

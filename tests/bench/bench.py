@@ -1,8 +1,9 @@
 """What layer:coordinator costs per hook and per rolling restart (`make bench`).
 
 Runs the rolling-restart fixture charm, built with the real ``charm build``,
-on the simulator for each application size, in two configurations side by
-side on the same seeds:
+on the simulator for each application size and each Juju version asked for
+(jujusim profiles, ``--juju 3.6,4`` by default), in two configurations side
+by side on the same seeds:
 
 - ``layer``: the layer as shipped, with its default policy (SimpleCoordinator);
 - ``original``: the same charm built on the original layer:coordinator's
@@ -13,24 +14,41 @@ side on the same seeds:
   reads every peer's request and rewrites its own, and in relation hooks the
   peer endpoint reads every peer's data again; a non-leader's hook costs N+8
   coordination calls, 2N+7 in ``coordinator-relation-*`` hooks (one more in
-  the hook that asks for the lock), as measured on the original layer.
+  the hook that asks for the lock), as measured on the original layer. Its
+  protocol keeps the grants in leader settings: it runs only on a profile
+  that has ``leader-get`` and ``leader-set`` (3.6, not 4); on the others it
+  is left out with a note under the first table.
 
 For each size it deploys the application, waits until the model is quiet,
 changes the ``generation`` option once and runs the rolling restart to quiet,
 then reports for the roll: hooks run, hook-tool calls (all, and coordination
-calls: relation-*, leader-*, is-leader), coordination calls per hook by role
-(leader, non-leader) and by hook, the simulator's wall time, and the
-simulated duration of the roll under the cost model printed with the table.
+calls: relation-* including the application databag's ``relation-get
+--app``/``relation-set --app``, leader-*, is-leader), coordination calls per
+hook by role (leader, non-leader) and by hook, the simulator's wall time,
+and the simulated duration of the roll under the cost model printed with
+the table. Every table has a ``juju`` column: the profile of its figures.
 
 A second table measures the layer's own overhead per hook: the CPU time of a
 hook process (the exec backend: a new Python process per hook, as Juju runs
 it, imports included) for update-status hooks of the fixture with the layer,
 on the original layer, and of the same charm without the layer
-(``no-coordinator``).
+(``no-coordinator``), on each profile.
 
-Usage: python tests/bench/bench.py [--units 3,10,30,100] [--seed 1]
+Last, the layer's targets, each computed from the rolls and printed as met
+or not met with its numbers, per profile: coordination calls per
+non-leader hook at most 5 on average and flat across N, per leader hook at
+most 8 on average (the max, printed beside, is a hook that also writes: one
+call more), coordination hooks per roll within 5 % of 3N(N-1), and at N=100
+a roll time at most 1.1 x N x the guarded work. Coordination hooks are the
+roll's hooks less the config-changed hooks that start it (one per unit, run
+with or without the layer); both counts are printed.
+
+Usage: python tests/bench/bench.py [--units 3,10,30,100] [--juju 3.6,4] [--seed 1]
        [--configs layer,original] [--jobs 2] [--overhead-hooks 60] [--json FILE]
        python tests/bench/bench.py --from-json FILE...  (earlier runs as one table)
+
+``--from-json`` prints files of earlier runs too; a file from before the
+figures named their profile is labelled ``2.9`` (jujusim's rules then).
 
 Nothing here asserts a speed: the numbers are printed for people to read
 (and for the README); the invariants of every roll are still checked, and a
@@ -52,7 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "functional"))
 
 import charmbuild  # noqa: E402
-from jujusim import CostModel, Simulation  # noqa: E402
+from jujusim import CostModel, Simulation, by_name  # noqa: E402
 from jujusim.invariants import (  # noqa: E402
     check_all_requesters_acted,
     check_max_concurrency,
@@ -70,6 +88,20 @@ NO_LAYER = ("no layer", "no-coordinator")
 # protocol run by the shipped layer itself (its former option
 # `protocol: charmhelpers`, with charmhelpers.coordinator.Serial).
 LEGACY_BASELINE = "inherited"
+# The Juju versions (jujusim profiles) measured unless told otherwise, and the
+# one measure_roll uses unless told: the current Juju.
+JUJU = ("3.6", "4")
+DEFAULT_JUJU = "4"
+# The profile of figures recorded before they named one: jujusim's default
+# rules then (Juju 2.9 to 3.6 machine charms, JUJU_VERSION 2.9.49).
+LEGACY_JUJU = "2.9"
+# Hook tools a configuration's protocol cannot do without: where a profile
+# lacks one (Juju 4 has no leader settings), the configuration is not run.
+NEEDS_TOOLS = {"original": ("leader-get", "leader-set")}
+# Coordination calls: a call is counted by its tool name, so the application
+# databag's `relation-get --app` and `relation-set --app` (the layer's grants)
+# count as the relation-get/relation-set they are; leader-get/leader-set stay
+# for the original layer's protocol, which keeps its grants there.
 COORDINATION_TOOLS = {
     "relation-get",
     "relation-set",
@@ -86,6 +118,17 @@ GUARDED_WORK = 30.0
 # unit may keep such a flag, but only for a lock it no longer requests.
 STALE_GRANTED_FLAGS = {"original"}
 GRANTED_PREFIX = "coordinator.granted."
+# The layer's targets (printed with `targets`): coordination calls per hook,
+# on average, of a non-leader and of the leader; how far coordination hooks per roll may
+# be from 3N(N-1); the size at which, and the factor of N x GUARDED_WORK
+# within which, a roll must end; and how much the non-leader mean may grow
+# across N and still count as flat (the max may not grow at all).
+TARGET_NON_LEADER = 5
+TARGET_LEADER = 8
+TARGET_HOOKS_SLACK = 0.05
+TARGET_ROLL_UNITS = 100
+TARGET_ROLL_FACTOR = 1.1
+TARGET_FLAT_GROWTH = 0.10
 
 
 def _budget(units):
@@ -93,15 +136,52 @@ def _budget(units):
     return 50 * units * units + 2000
 
 
-def measure_roll(config, fixture, units, seed, backend="fork", inspect=None):
-    """Deploy, then roll once; return the roll's figures (a JSON-able dict).
+def runnable(config, juju):
+    """Whether configuration `config` can run on profile `juju` (see NEEDS_TOOLS)."""
+    return set(NEEDS_TOOLS.get(config, ())) <= set(by_name(juju).tools)
+
+
+def _not_runnable_note(config, juju):
+    return "%s: not run on Juju %s: its protocol needs %s, which Juju %s does not have" % (
+        config,
+        juju,
+        "/".join(t for t in NEEDS_TOOLS[config] if t not in by_name(juju).tools),
+        juju,
+    )
+
+
+def plan_rolls(configs, units, profiles, seed):
+    """The rolls to run, largest size first, as measure_roll's arguments
+    (config, fixture, units, seed), plus the notes on what cannot run where."""
+    jobs, notes = [], []
+    for juju in profiles:
+        for config, _ in CONFIGS:
+            if config in configs and not runnable(config, juju):
+                notes.append(_not_runnable_note(config, juju))
+    for n in sorted(units, reverse=True):
+        for juju in profiles:
+            for config, fixture in CONFIGS:
+                if config in configs and runnable(config, juju):
+                    jobs.append((config, fixture, n, seed, juju))
+    return jobs, notes
+
+
+def measure_roll(config, fixture, units, seed, juju=DEFAULT_JUJU, backend="fork", inspect=None):
+    """Deploy on Juju `juju`, then roll once; return the roll's figures (a JSON-able dict).
 
     `inspect(sim)`, if given, is called once the roll's checks have passed,
     before the simulation closes; its result is the figures' "inspected".
     """
     charm = str(charmbuild.build_charm(fixture))
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        with Simulation(charm, units=units, seed=seed, backend=backend, workdir=workdir) as sim:
+        with Simulation(
+            charm,
+            units=units,
+            seed=seed,
+            backend=backend,
+            workdir=workdir,
+            profile=by_name(juju),
+        ) as sim:
             deploy_hooks = check_quiesced(sim, max_hooks=_budget(units))
             since, first_hook, first_call = sim.now, len(sim.trace), len(sim.tool_calls)
             started = time.perf_counter()
@@ -128,10 +208,12 @@ def measure_roll(config, fixture, units, seed, backend="fork", inspect=None):
                 by_hook[(role, _hook_kind(r.hook))].append(coord_per_hook[r.context_id])
             figures = {
                 "config": config,
+                "juju": juju,
                 "units": units,
                 "seed": seed,
                 "deploy_hooks": deploy_hooks,
                 "roll_hooks": roll_hooks,
+                "trigger_hooks": sum(1 for r in begins if r.hook == "config-changed"),
                 "roll_calls": len(calls),
                 "roll_coord_calls": sum(coord_per_hook.values()),
                 "calls_per_hook": len(calls) / max(1, len(begins)),
@@ -178,8 +260,8 @@ def _stats(values):
     }
 
 
-def measure_overhead(label, fixture, hooks, seed):
-    """Mean CPU seconds of an update-status hook process (exec backend, 3 units)."""
+def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU):
+    """CPU seconds of update-status hook processes (exec backend, 3 units, Juju `juju`)."""
     charm = str(charmbuild.build_charm(fixture))
     costs = CostModel(update_status_interval=60.0)
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
@@ -191,6 +273,7 @@ def measure_overhead(label, fixture, hooks, seed):
             workdir=workdir,
             costs=costs,
             update_status=True,
+            profile=by_name(juju),
         ) as sim:
             sim.run_until_quiet(max_hooks=_budget(3))
             first = len(sim.trace)
@@ -208,39 +291,56 @@ def measure_overhead(label, fixture, hooks, seed):
             ]
     return {
         "config": label,
+        "juju": juju,
         "cpu": cpu,
         "calls_mean": statistics.fmean(calls[i] for i in ids) if ids else 0.0,
     }
 
 
 def _overhead(args, rounds=6):
-    """measure_overhead for each configuration, in alternating rounds.
+    """measure_overhead for each configuration and profile, in alternating rounds.
 
     CPU time per hook drifts with whatever else the machine runs; taking
     the configurations in turn, a slice at a time, exposes them to the same
-    drift, so their difference is the layer's and not the load's.
+    drift, so their difference is the layer's and not the load's. A
+    configuration a profile cannot run (`runnable`) is left out there.
     """
     per_round = max(3, args.overhead_hooks // rounds)
-    samples = {label: [] for label, _ in (*CONFIGS, NO_LAYER)}
-    calls = {label: [] for label in samples}
+    plan = [
+        (label, fixture, juju)
+        for juju in args.juju
+        for label, fixture in (*CONFIGS, NO_LAYER)
+        if runnable(label, juju)
+    ]
+    samples = {(label, juju): [] for label, _, juju in plan}
+    calls = {key: [] for key in samples}
     for r in range(rounds):
-        for label, fixture in (*CONFIGS, NO_LAYER):
-            o = measure_overhead(label, fixture, per_round, args.seed + r)
-            samples[label].extend(o["cpu"])
-            calls[label].append(o["calls_mean"])
+        for label, fixture, juju in plan:
+            o = measure_overhead(label, fixture, per_round, args.seed + r, juju)
+            samples[label, juju].extend(o["cpu"])
+            calls[label, juju].append(o["calls_mean"])
     return [
         {
             "config": label,
+            "juju": juju,
             "hooks": len(cpu),
             "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
             "cpu_ms_median": 1000.0 * statistics.median(cpu),
-            "calls_mean": statistics.fmean(calls[label]),
+            "calls_mean": statistics.fmean(calls[label, juju]),
         }
-        for label, cpu in samples.items()
+        for (label, juju), cpu in samples.items()
     ]
 
 
-def render(rolls, overhead, args, elapsed, date=None, sources=None):
+def _version_key(name):
+    """Sort profile names as versions: 2.9 < 3.6 < 4."""
+    try:
+        return tuple(int(part) for part in name.split(".")), name
+    except ValueError:
+        return (10**9,), name
+
+
+def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
     out = []
     costs = CostModel()
     out.append(
@@ -259,8 +359,13 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
         )
     else:
         out.append(
-            "command: python tests/bench/bench.py --units %s --seed %d (took %.0f s)"
-            % (",".join(str(n) for n in args.units), args.seed, elapsed)
+            "command: python tests/bench/bench.py --units %s --juju %s --seed %d (took %.0f s)"
+            % (
+                ",".join(str(n) for n in args.units),
+                ",".join(args.juju),
+                args.seed,
+                elapsed,
+            )
         )
     out.append(
         "cost model: hook start %.2f s + %.3f s per hook-tool call + exit %.2f s "
@@ -273,12 +378,18 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
             GUARDED_WORK,
         )
     )
+    profiles = sorted({r["juju"] for r in rolls} | {o["juju"] for o in overhead}, key=_version_key)
+    out.append(
+        "juju: the jujusim profile of each figure (%s)"
+        % "; ".join(_profile_text(name) for name in profiles)
+    )
     out.append("")
     out.append("Rolling restart of every unit, one at a time (coordination calls =")
-    out.append("relation-get/-set/-ids/-list, leader-get/-set, is-leader):")
+    out.append("relation-get/-set (--app too)/-ids/-list, leader-get/-set, is-leader):")
     out.append("")
-    head = "%5s  %-9s  %7s  %9s  %7s  %9s  %9s  %8s  %9s  %9s" % (
+    head = "%5s  %-4s  %-9s  %7s  %9s  %7s  %9s  %9s  %8s  %9s  %9s" % (
         "units",
+        "juju",
         "config",
         "hooks",
         "3N(N-1)",
@@ -291,84 +402,95 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
     )
     out.append(head)
     out.append("-" * len(head))
-    index = {(r["config"], r["units"]): r for r in rolls}
+    index = {(r["config"], r["units"], r["juju"]): r for r in rolls}
     present = {r["config"] for r in rolls}
     labels = [c for c, _ in CONFIGS] + [LEGACY_BASELINE]
     baselines = [c for c in labels if c != "layer" and c in present and "layer" in present]
+    ratios = False
     for n in args.units:
-        for config in labels:
-            r = index.get((config, n))
-            if r is None:
-                continue
-            out.append(
-                "%5d  %-9s  %7d  %9d  %7d  %9d  %9.1f  %7.1fs  %9.1f  %8.0fs"
-                % (
-                    n,
-                    config,
-                    r["roll_hooks"],
-                    3 * n * (n - 1),
-                    r["roll_calls"],
-                    r["roll_coord_calls"],
-                    r["roll_coord_calls"] / max(1, r["roll_hooks"]),
-                    r["wall_seconds"],
-                    r["wall_ms_per_hook"],
-                    r["simulated_seconds"],
+        for juju in profiles:
+            for config in labels:
+                r = index.get((config, n, juju))
+                if r is None:
+                    continue
+                out.append(
+                    "%5d  %-4s  %-9s  %7d  %9d  %7d  %9d  %9.1f  %7.1fs  %9.1f  %8.0fs"
+                    % (
+                        n,
+                        juju,
+                        config,
+                        r["roll_hooks"],
+                        3 * n * (n - 1),
+                        r["roll_calls"],
+                        r["roll_coord_calls"],
+                        r["roll_coord_calls"] / max(1, r["roll_hooks"]),
+                        r["wall_seconds"],
+                        r["wall_ms_per_hook"],
+                        r["simulated_seconds"],
+                    )
                 )
-            )
-        for baseline in baselines:
-            a, b = index.get((baseline, n)), index.get(("layer", n))
-            if not (a and b):
-                continue
-            out.append(
-                "%5s  %-9s  %7.2f  %9s  %7.2f  %9.2f  %9.2f  %8.2f  %9.2f  %9.2f"
-                % (
-                    "",
-                    "ratio",
-                    a["roll_hooks"] / b["roll_hooks"],
-                    "",
-                    a["roll_calls"] / b["roll_calls"],
-                    a["roll_coord_calls"] / max(1, b["roll_coord_calls"]),
-                    (a["roll_coord_calls"] / max(1, a["roll_hooks"]))
-                    / max(1e-9, b["roll_coord_calls"] / max(1, b["roll_hooks"])),
-                    a["wall_seconds"] / b["wall_seconds"],
-                    a["wall_ms_per_hook"] / b["wall_ms_per_hook"],
-                    a["simulated_seconds"] / b["simulated_seconds"],
+            for baseline in baselines:
+                a, b = index.get((baseline, n, juju)), index.get(("layer", n, juju))
+                if not (a and b):
+                    continue
+                ratios = True
+                out.append(
+                    "%5s  %-4s  %-9s  %7.2f  %9s  %7.2f  %9.2f  %9.2f  %8.2f  %9.2f  %9.2f"
+                    % (
+                        "",
+                        "",
+                        "ratio",
+                        a["roll_hooks"] / b["roll_hooks"],
+                        "",
+                        a["roll_calls"] / b["roll_calls"],
+                        a["roll_coord_calls"] / max(1, b["roll_coord_calls"]),
+                        (a["roll_coord_calls"] / max(1, a["roll_hooks"]))
+                        / max(1e-9, b["roll_coord_calls"] / max(1, b["roll_hooks"])),
+                        a["wall_seconds"] / b["wall_seconds"],
+                        a["wall_ms_per_hook"] / b["wall_ms_per_hook"],
+                        a["simulated_seconds"] / b["simulated_seconds"],
+                    )
                 )
-            )
-    if baselines:
-        out.append("(ratio = %s)" % ", then ".join("%s / layer" % c for c in baselines))
+    if ratios:
+        out.append(
+            "(ratio = %s, on the same Juju)" % ", then ".join("%s / layer" % c for c in baselines)
+        )
+    for note in notes:
+        out.append("(%s)" % note)
     out.append("")
     out.append("Coordination calls per hook during the roll, mean [min-max], by role:")
     out.append("")
-    head = "%5s  %-9s  %-24s  %-24s" % ("units", "config", "leader", "non-leader")
+    head = "%5s  %-4s  %-9s  %-24s  %-24s" % ("units", "juju", "config", "leader", "non-leader")
     out.append(head)
     out.append("-" * len(head))
     for n in args.units:
-        for config in labels:
-            r = index.get((config, n))
-            if r is None:
-                continue
-            cells = []
-            for role in ("leader", "non-leader"):
-                s = r["coord_by_role"].get(role)
-                cells.append(
-                    "%.1f [%d-%d] in %d hooks" % (s["mean"], s["min"], s["max"], s["hooks"])
-                    if s
-                    else "-"
-                )
-            out.append("%5d  %-9s  %-24s  %-24s" % (n, config, cells[0], cells[1]))
+        for juju in profiles:
+            for config in labels:
+                r = index.get((config, n, juju))
+                if r is None:
+                    continue
+                cells = []
+                for role in ("leader", "non-leader"):
+                    s = r["coord_by_role"].get(role)
+                    cells.append(
+                        "%.1f [%d-%d] in %d hooks" % (s["mean"], s["min"], s["max"], s["hooks"])
+                        if s
+                        else "-"
+                    )
+                out.append("%5d  %-4s  %-9s  %-24s  %-24s" % (n, juju, config, cells[0], cells[1]))
     out.append("")
     out.append("Coordination calls per hook by role and hook, mean (hooks):")
     for n in args.units:
-        for config in labels:
-            r = index.get((config, n))
-            if r is None:
-                continue
-            cells = [
-                "%s %.1f (%d)" % (k, s["mean"], s["hooks"])
-                for k, s in sorted(r["coord_by_hook"].items())
-            ]
-            out.append("  N=%d %s: %s" % (n, config, "; ".join(cells)))
+        for juju in profiles:
+            for config in labels:
+                r = index.get((config, n, juju))
+                if r is None:
+                    continue
+                cells = [
+                    "%s %.1f (%d)" % (k, s["mean"], s["hooks"])
+                    for k, s in sorted(r["coord_by_hook"].items())
+                ]
+                out.append("  N=%d juju %s %s: %s" % (n, juju, config, "; ".join(cells)))
     if overhead:
         out.append("")
         out.append(
@@ -377,7 +499,8 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
         out.append("imports included); CPU time of the hook process and its tool shims, the")
         out.append("configurations measured in six alternating rounds:")
         out.append("")
-        head = "%-10s  %6s  %12s  %14s  %11s" % (
+        head = "%-4s  %-10s  %6s  %12s  %14s  %11s" % (
+            "juju",
             "config",
             "hooks",
             "CPU ms mean",
@@ -386,44 +509,184 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None):
         )
         out.append(head)
         out.append("-" * len(head))
-        base = next((o for o in overhead if o["config"] == NO_LAYER[0]), None)
-        for o in overhead:
-            extra = ""
-            if base is not None and o is not base:
-                extra = "  (+%.1f ms, x%.2f)" % (
-                    o["cpu_ms_median"] - base["cpu_ms_median"],
-                    o["cpu_ms_median"] / base["cpu_ms_median"],
+        for juju in profiles:
+            rows = [o for o in overhead if o["juju"] == juju]
+            base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
+            for o in rows:
+                extra = ""
+                if base is not None and o is not base:
+                    extra = "  (%+.1f ms, x%.2f)" % (
+                        o["cpu_ms_median"] - base["cpu_ms_median"],
+                        o["cpu_ms_median"] / base["cpu_ms_median"],
+                    )
+                out.append(
+                    "%-4s  %-10s  %6d  %12.1f  %14.1f  %11.1f%s"
+                    % (
+                        juju,
+                        o["config"],
+                        o["hooks"],
+                        o["cpu_ms_mean"],
+                        o["cpu_ms_median"],
+                        o["calls_mean"],
+                        extra,
+                    )
                 )
-            out.append(
-                "%-10s  %6d  %12.1f  %14.1f  %11.1f%s"
-                % (
-                    o["config"],
-                    o["hooks"],
-                    o["cpu_ms_mean"],
-                    o["cpu_ms_median"],
-                    o["calls_mean"],
-                    extra,
-                )
-            )
+    out.extend(targets(rolls, args.units, profiles))
     return "\n".join(out)
 
 
+def _profile_text(name):
+    try:
+        profile = by_name(name)
+    except ValueError:
+        return "%s: unknown to this jujusim" % name
+    text = "%s: %s, JUJU_VERSION %s" % (name, profile.name, profile.version)
+    if name == LEGACY_JUJU:
+        text += " (and figures recorded before they named a profile)"
+    return text
+
+
+def _verdict(ok):
+    return "met" if ok else "NOT MET"
+
+
+def targets(rolls, units, profiles):
+    """The lines of the layer's targets, each judged from the `layer` rolls.
+
+    Per profile and size: coordination calls per non-leader hook (mean and
+    max) at most TARGET_NON_LEADER, and flat across the sizes measured (the
+    max at every size no higher than at the smallest, the mean at most
+    TARGET_FLAT_GROWTH above the smallest size's); per leader hook at most
+    TARGET_LEADER; hooks per roll within TARGET_HOOKS_SLACK of 3N(N-1); and,
+    at N=TARGET_ROLL_UNITS, a roll time at most TARGET_ROLL_FACTOR x N x
+    GUARDED_WORK. A target with nothing to judge it on says so.
+    """
+    index = {(r["units"], r["juju"]): r for r in rolls if r["config"] == "layer"}
+    if not index:
+        return []
+    out = [
+        "",
+        "Targets of the layer (config layer), judged from the rolls above:",
+    ]
+    for juju in profiles:
+        sizes = [n for n in units if (n, juju) in index]
+        if not sizes:
+            continue
+        verdicts = []
+        out.append("  juju %s:" % juju)
+        for role, limit in (("non-leader", TARGET_NON_LEADER), ("leader", TARGET_LEADER)):
+            out.append("    coordination calls per %s hook, mean <= %d:" % (role, limit))
+            for n in sizes:
+                s = index[n, juju]["coord_by_role"].get(role)
+                if not s or not s["hooks"]:
+                    out.append("      N=%d: no %s hooks in the roll: not judged" % (n, role))
+                    continue
+                ok = s["mean"] <= limit
+                verdicts.append(ok)
+                out.append(
+                    "      N=%d: mean %.2f, max %d in %d hooks: %s"
+                    % (n, s["mean"], s["max"], s["hooks"], _verdict(ok))
+                )
+            if role == "non-leader":
+                line, ok = _flat(index, juju, sizes)
+                out.append("      " + line)
+                if ok is not None:
+                    verdicts.append(ok)
+        out.append(
+            "    coordination hooks per roll within %d%% of 3N(N-1):"
+            % round(100 * TARGET_HOOKS_SLACK)
+        )
+        for n in sizes:
+            roll = index[n, juju]
+            total, want = roll["roll_hooks"], 3 * n * (n - 1)
+            hooks = total - roll.get("trigger_hooks", 0)
+            if want == 0:
+                out.append("      N=%d: 3N(N-1) = 0, %d hooks: not judged" % (n, hooks))
+                continue
+            ok = abs(hooks - want) <= TARGET_HOOKS_SLACK * want
+            verdicts.append(ok)
+            out.append(
+                "      N=%d: %d hooks (%d with config-changed), 3N(N-1) = %d (%+.1f%%): %s"
+                % (n, hooks, total, want, 100.0 * (hooks - want) / want, _verdict(ok))
+            )
+        n = TARGET_ROLL_UNITS
+        limit = TARGET_ROLL_FACTOR * n * GUARDED_WORK
+        out.append(
+            "    roll time at N=%d <= %.1f x N x guarded work (%.0f s) = %.0f s:"
+            % (n, TARGET_ROLL_FACTOR, GUARDED_WORK, limit)
+        )
+        for size in sizes:
+            took = index[size, juju]["simulated_seconds"]
+            per = took / (size * GUARDED_WORK)
+            if size == n:
+                ok = took <= limit
+                verdicts.append(ok)
+                out.append(
+                    "      N=%d: %.0f s (%.2f x N x %.0f s): %s"
+                    % (size, took, per, GUARDED_WORK, _verdict(ok))
+                )
+            else:
+                out.append(
+                    "      N=%d: %.0f s (%.2f x N x %.0f s): for reading, the target is at N=%d"
+                    % (size, took, per, GUARDED_WORK, n)
+                )
+        if n not in sizes:
+            out.append("      N=%d: not measured: not judged" % n)
+        out.append(
+            "    juju %s: %d of %d targets judged met%s"
+            % (
+                juju,
+                sum(verdicts),
+                len(verdicts),
+                "" if all(verdicts) else ", %d NOT MET" % (len(verdicts) - sum(verdicts)),
+            )
+        )
+    return out
+
+
+def _flat(index, juju, sizes):
+    """(line, verdict or None): whether non-leader calls per hook stay flat across sizes."""
+    stats = [(n, index[n, juju]["coord_by_role"].get("non-leader")) for n in sizes]
+    stats = [(n, s) for n, s in stats if s and s["hooks"]]
+    if len(stats) < 2:
+        return "flat across N: one size only: not judged", None
+    (first, base), rest = stats[0], stats[1:]
+    top = base["mean"] * (1 + TARGET_FLAT_GROWTH)
+    ok = all(s["max"] <= base["max"] and s["mean"] <= top for _, s in rest)
+    return (
+        "flat across N (max at every N <= %d, its value at N=%d; mean <= %.2f, %d%% above it): "
+        "max %s, mean %s: %s"
+        % (
+            base["max"],
+            first,
+            top,
+            round(100 * TARGET_FLAT_GROWTH),
+            ", ".join("%d" % s["max"] for _, s in stats),
+            ", ".join("%.2f" % s["mean"] for _, s in stats),
+            _verdict(ok),
+        ),
+        ok,
+    )
+
+
 def merge_runs(paths):
-    """One run's data from several --json files (runs split by size or configuration).
+    """One run's data from several --json files (runs split by size, profile or configuration).
 
     Rolls add up, a later file's roll replacing an earlier one of the same
-    configuration and size; the overhead table is the last file's that has
-    one; every file must use the same seed, so the rolls stay comparable.
+    configuration, size and profile; overhead rows too, by configuration and
+    profile; every file must use the same seed, so the rolls stay
+    comparable. Figures from before they named a profile are LEGACY_JUJU's.
     """
-    rolls, overhead, units, elapsed, dates, seeds = {}, [], set(), 0.0, [], set()
-    sources = []
+    rolls, overhead, units, elapsed, dates, seeds = {}, {}, set(), 0.0, [], set()
+    sources, notes, profiles = [], [], set()
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         sources.append(
-            "--units %s%s"
+            "--units %s%s%s"
             % (
                 ",".join(str(n) for n in data["args"]["units"]),
+                " --juju %s" % ",".join(data["args"]["juju"]) if data["args"].get("juju") else "",
                 " --configs %s" % data["args"]["configs"] if data["args"].get("configs") else "",
             )
         )
@@ -433,17 +696,28 @@ def merge_runs(paths):
         if data.get("date") and data["date"] not in dates:
             dates.append(data["date"])
         for roll in data["rolls"]:
-            rolls[(roll["config"], roll["units"])] = roll
-        overhead = data.get("overhead") or overhead
+            roll = dict(roll, juju=roll.get("juju") or LEGACY_JUJU)
+            profiles.add(roll["juju"])
+            rolls[(roll["config"], roll["units"], roll["juju"])] = roll
+        for row in data.get("overhead") or []:
+            row = dict(row, juju=row.get("juju") or LEGACY_JUJU)
+            profiles.add(row["juju"])
+            overhead[(row["config"], row["juju"])] = row
+        notes.extend(n for n in data.get("notes") or [] if n not in notes)
     if len(seeds) != 1:
         raise ValueError("the files ran different seeds (%s)" % sorted(seeds))
     return {
-        "args": {"units": sorted(units), "seed": seeds.pop()},
+        "args": {
+            "units": sorted(units),
+            "seed": seeds.pop(),
+            "juju": sorted(profiles, key=_version_key),
+        },
         "elapsed": elapsed,
         "date": ", ".join(dates) or None,
-        "rolls": [rolls[k] for k in sorted(rolls, key=lambda k: (k[1], k[0]))],
-        "overhead": overhead,
+        "rolls": [rolls[k] for k in sorted(rolls, key=lambda k: (k[1], _version_key(k[2]), k[0]))],
+        "overhead": list(overhead.values()),
         "sources": sources,
+        "notes": notes,
     }
 
 
@@ -454,9 +728,32 @@ def _units(text):
     return values
 
 
+def _profiles(text):
+    values = []
+    for name in (v.strip() for v in text.split(",")):
+        if not name:
+            continue
+        try:
+            by_name(name)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if name not in values:
+            values.append(name)
+    if not values:
+        raise argparse.ArgumentTypeError("give Juju profiles, such as 3.6,4")
+    return values
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=_units, default=[3, 10, 30, 100])
+    parser.add_argument(
+        "--juju",
+        type=_profiles,
+        default=list(JUJU),
+        help="the Juju versions (jujusim profiles) to measure on, side by side "
+        "(default %s)" % ",".join(JUJU),
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--configs",
@@ -481,6 +778,7 @@ def main(argv=None):
             parser.error("cannot read --from-json: %s" % e)
         args.units = data["args"]["units"]
         args.seed = data["args"]["seed"]
+        args.juju = data["args"]["juju"]
         print(
             render(
                 data["rolls"],
@@ -489,37 +787,41 @@ def main(argv=None):
                 data["elapsed"],
                 data.get("date"),
                 data["sources"] if len(data["sources"]) > 1 else None,
+                data["notes"],
             )
         )
         return 0
-    started = time.perf_counter()
-    fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
-    charmbuild.prebuild(fixtures, jobs=2)
     wanted = {c.strip() for c in args.configs.split(",")}
     unknown = wanted - {c for c, _ in CONFIGS}
     if unknown:
         parser.error("unknown configuration(s) %s: use layer, original" % ", ".join(unknown))
-    jobs = [
-        (c, f, n, args.seed)
-        for n in sorted(args.units, reverse=True)
-        for c, f in CONFIGS
-        if c in wanted
-    ]
+    jobs, notes = plan_rolls(wanted, args.units, args.juju, args.seed)
+    for note in notes:
+        print("note: %s" % note, file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
+    charmbuild.prebuild(fixtures, jobs=2)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(measure_roll, *job) for job in jobs]
         rolls = [f.result() for f in futures]
     overhead = _overhead(args) if args.overhead_hooks > 0 else []
     elapsed = time.perf_counter() - started
-    print(render(rolls, overhead, args, elapsed))
+    print(render(rolls, overhead, args, elapsed, notes=notes))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
                 {
-                    "args": {"units": args.units, "seed": args.seed, "configs": args.configs},
+                    "args": {
+                        "units": args.units,
+                        "juju": args.juju,
+                        "seed": args.seed,
+                        "configs": args.configs,
+                    },
                     "elapsed": elapsed,
                     "date": time.strftime("%Y-%m-%d"),
                     "rolls": rolls,
                     "overhead": overhead,
+                    "notes": notes,
                 },
                 f,
                 indent=1,

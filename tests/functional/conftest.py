@@ -14,6 +14,19 @@ in it.
 ``make_sim`` (per test) makes simulations of copies of the hand-written
 ``scripted`` charm (``make_sim(plan, units=3, seed=1, remove_hooks=(),
 **Simulation_kwargs)``) and closes them after the test.
+
+``juju`` (per test, parametrized) is a Juju-version profile: a test that asks
+for it runs once on Juju 3.6 and once on Juju 4 (``BOTH_JUJU``). The tests
+of what the layer promises to charm authors and operators ask for it (end to
+end, held locks, policies, operator actions, hostile input, leadership
+handover): the layer must keep each promise on both. Where such a test is
+parametrized over variants of the same promise (kinds of garbage, seeds,
+batch sizes), all variants run on the current Juju and the first on 3.6
+(mark the test ``@pytest.mark.first_variant_on_3_6``): the profiles differ
+in how data moves, which one variant exercises, and a cold ``make test``
+stays under 15 minutes on two cores. The rest use ``CURRENT_JUJU``:
+simulator rules, builds, digests and the campaign harness do not depend on
+the layer's behaviour per version, or choose their profile themselves.
 """
 
 from collections.abc import Mapping
@@ -21,15 +34,43 @@ from collections.abc import Mapping
 import pytest
 
 import charmbuild
-from jujusim import Simulation
+from jujusim import Simulation, by_name
 from jujusim.testing import scripted_charm
+
+#: The profiles of the `juju` fixture, and the one other tests use.
+BOTH_JUJU = ("3.6", "4")
+CURRENT_JUJU = "4"
 
 # Builds to run at once. The machines have 2 cores, and a build spends much of
 # its time in one pip process.
 PREBUILD_JOBS = 2
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run only the first variant of a `first_variant_on_3_6` test on Juju 3.6."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (
+            callspec is None
+            or item.get_closest_marker("first_variant_on_3_6") is None
+            or callspec.params.get("juju") != "3.6"
+            or all(i == 0 for name, i in callspec.indices.items() if name != "juju")
+        ):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "first_variant_on_3_6: of this parametrized test, run every variant on the "
+        "current Juju and only the first on Juju 3.6",
+    )
     config.addinivalue_line(
         "markers",
         "charms(*names): the fixture charms this test takes from built_charms "
@@ -93,3 +134,9 @@ def make_sim(tmp_path):
     yield make
     for sim in sims:
         sim.close()
+
+
+@pytest.fixture(params=BOTH_JUJU, ids=lambda name: "juju" + name)
+def juju(request):
+    """A Juju-version profile: the test runs once per name in BOTH_JUJU."""
+    return by_name(request.param)

@@ -1,15 +1,16 @@
 """A simulated rolling restart of a real built charm, as a timeline (`make demo`).
 
 Builds (or reuses) the rolling-restart fixture charm with `charm build`,
-deploys it on N simulated units, changes its config once, and runs the model
-until it is quiet. Prints one lane per unit with what happened when, in
+deploys it on N simulated units of one Juju version (a jujusim profile:
+``--juju 4``, the current Juju, unless told otherwise), changes its config
+once, and runs the model until it is quiet. Prints one lane per unit with what happened when, in
 simulated seconds: the request (req), the leader's grant (GRANT), the
 guarded work (work ... done) and the release (rel). Then the hooks each unit
 ran and the most units ever in guarded work at once. Exits 1 if a
 coordination invariant fails.
 
-Usage: python tests/functional/demo.py [--units 5] [--seed 1] [--backend fork]
-       [--charm DIR]
+Usage: python tests/functional/demo.py [--units 5] [--seed 1] [--juju 4]
+       [--backend fork] [--charm DIR]
 """
 
 import argparse
@@ -19,7 +20,7 @@ import time
 from collections import Counter
 
 import charmbuild
-from jujusim import Simulation
+from jujusim import Simulation, by_name
 from jujusim.invariants import (
     InvariantError,
     check_all_requesters_acted,
@@ -27,6 +28,7 @@ from jujusim.invariants import (
     check_no_granted_flags_at_rest,
     check_quiesced,
 )
+from schedules import DEFAULT_JUJU
 
 LANE = 12
 _REQUEST = re.compile(r"^coordinator: (\S+) requests '(.*)'")
@@ -74,21 +76,33 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--juju",
+        default=DEFAULT_JUJU,
+        help="the Juju version to simulate: 2.9, 3.6 or 4 (default %(default)s)",
+    )
     parser.add_argument("--backend", default="fork", choices=("fork", "exec"))
     parser.add_argument("--charm", help="a built charm to run instead of the fixture")
     args = parser.parse_args(argv)
+    try:
+        profile = by_name(args.juju)
+    except ValueError as e:
+        parser.error(str(e))
 
     started = time.monotonic()
     charm = args.charm or str(charmbuild.build_charm("rolling-restart"))
     built = time.monotonic()
     print(f"charm: {charm}")
-    with Simulation(charm, units=args.units, seed=args.seed, backend=args.backend) as sim:
+    with Simulation(
+        charm, units=args.units, seed=args.seed, backend=args.backend, profile=profile
+    ) as sim:
         deploy_hooks = check_quiesced(sim)
         since = sim.now
         sim.set_config(generation=1)
         roll_hooks = check_quiesced(sim)
         print(
-            f"\n{args.units} units, seed {args.seed}, leader {sim.leader} (*): "
+            f"\n{args.units} units on Juju {args.juju} ({profile.name}, JUJU_VERSION "
+            f"{sim.juju_version}), seed {args.seed}, leader {sim.leader} (*): "
             f"config change at t={since:.1f}s\n"
         )
         print(timeline(sim, since))

@@ -4,7 +4,12 @@ A refactor of the layer that claims to change no behaviour must leave every
 digest as it was. A run is either a campaign seed (``seed-N``: the schedule
 ``fuzz.py --show-seed N`` prints, run as the campaign runs it) or one of the
 bench's rolls of the ``layer`` configuration (``bench-layer-N``: N units,
-seed 1, as ``tests/bench/bench.py`` measures it). Its canonical trace holds,
+seed 1, as ``tests/bench/bench.py`` measures it), on one Juju version, a
+jujusim profile (``--juju``: 4, the current Juju, unless told otherwise).
+A reference file's header records the profile it was recorded on, and
+``--check`` runs on that one unless ``--juju`` says otherwise; a reference
+from before headers named one counts as ``2.9`` (jujusim's rules then). Its
+canonical trace holds,
 in simulated-time order: every hook's begin and its commit or failure (unit,
 hook, remote unit, leadership at begin, exit code), every hook-tool call
 (arguments, the settings it read, exit code, stdout, stderr), the journal of
@@ -25,7 +30,7 @@ Usage (from the repository, with the functional env's Python, or ``tox -e
 digest -- ...``)::
 
     python tests/functional/digest.py seed-1 bench-layer-3      # "name sha256" lines
-    python tests/functional/digest.py --seeds 1-20 --backend exec
+    python tests/functional/digest.py --seeds 1-20 --backend exec --juju 3.6
     python tests/functional/digest.py --record FILE --seeds 1-500 --bench 3,10 --note WHY
     python tests/functional/digest.py --check FILE [--seeds 1-3] [--bench 3] [RUN...]
     python tests/functional/digest.py --dump seed-17 > before.txt  # the canonical trace
@@ -58,11 +63,15 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "bench"))
 
 import bench  # noqa: E402
-
 import charmbuild  # noqa: E402
-from schedules import FIXTURES, ScheduleRun, generate  # noqa: E402
+from jujusim import by_name  # noqa: E402
+from schedules import DEFAULT_JUJU, FIXTURES, ScheduleRun, generate  # noqa: E402
 
 REFERENCE = os.path.join(HERE, "digests", "reference.txt")
+# The profile of a reference whose header names none: jujusim's default rules
+# when such files were recorded.
+LEGACY_JUJU = bench.LEGACY_JUJU
+_PROFILE_LINE = re.compile(r"^# Juju profile: (\S+)")
 BENCH_CONFIG = "layer"
 BENCH_SEED = 1
 _RUN = re.compile(r"^(?:seed-(\d+)|bench-layer-(\d+))$")
@@ -250,8 +259,10 @@ def check_run_name(name: str) -> str:
     return name
 
 
-def trace_of(name: str, charms: Dict[str, str], backend: str = "fork") -> str:
-    """Run `name` (seed-N or bench-layer-N) and return its canonical trace."""
+def trace_of(
+    name: str, charms: Dict[str, str], backend: str = "fork", juju: str = DEFAULT_JUJU
+) -> str:
+    """Run `name` (seed-N or bench-layer-N) on Juju `juju`; return its canonical trace."""
     m = _RUN.match(name)
     if m is None:
         raise ValueError("%r is not a run: use seed-N or bench-layer-N" % (name,))
@@ -259,7 +270,7 @@ def trace_of(name: str, charms: Dict[str, str], backend: str = "fork") -> str:
         schedule = generate(int(m.group(1)))
         charm = charms[schedule.fixture]
         with tempfile.TemporaryDirectory(prefix="digest-") as workdir:
-            run = ScheduleRun(schedule, charms, workdir, backend=backend)
+            run = ScheduleRun(schedule, charms, workdir, backend=backend, profile=juju)
             outcome = run.run()  # closes the simulation; its files stay until here
             error = outcome.error.strip().splitlines()[-1] if outcome.error else ""
             header = ["run %s" % name] + schedule.describe().splitlines()
@@ -286,6 +297,7 @@ def trace_of(name: str, charms: Dict[str, str], backend: str = "fork") -> str:
         bench_fixture(),
         units,
         BENCH_SEED,
+        juju=juju,
         backend=backend,
         inspect=lambda sim: canonical_trace(sim, charm, header),
     )
@@ -296,19 +308,27 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _job(name: str, charms: Dict[str, str], backend: str) -> Tuple[str, str]:
-    return name, sha256(trace_of(name, charms, backend))
+def _job(name: str, charms: Dict[str, str], backend: str, juju: str) -> Tuple[str, str]:
+    return name, sha256(trace_of(name, charms, backend, juju))
 
 
-def digests(names: List[str], charms: Dict[str, str], backend="fork", jobs=2, progress=False):
-    """Yield (name, sha256) for each run, in the order of `names`."""
+def digests(
+    names: List[str],
+    charms: Dict[str, str],
+    backend="fork",
+    jobs=2,
+    progress=False,
+    juju=DEFAULT_JUJU,
+):
+    """Yield (name, sha256) for each run on Juju `juju`, in the order of `names`."""
     if jobs <= 1 or len(names) <= 1:
         for i, name in enumerate(names, 1):
-            yield _job(name, charms, backend)
+            yield _job(name, charms, backend, juju)
             _progress(progress, i, len(names))
         return
+    n = len(names)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        results = pool.map(_job, names, [charms] * len(names), [backend] * len(names), chunksize=1)
+        results = pool.map(_job, names, [charms] * n, [backend] * n, [juju] * n, chunksize=1)
         for i, item in enumerate(results, 1):
             yield item
             _progress(progress, i, len(names))
@@ -339,6 +359,19 @@ def read_reference(path: str) -> Dict[str, str]:
                 raise ValueError("%s:%d: expected 'name sha256', got %r" % (path, number, line))
             result[check_run_name(parts[0])] = parts[1]
     return result
+
+
+def reference_profile(path: str) -> str:
+    """The Juju profile a reference file's header says it was recorded on;
+    LEGACY_JUJU if it says none."""
+    with open(path) as f:
+        for line in f:
+            m = _PROFILE_LINE.match(line)
+            if m:
+                return m.group(1).rstrip(".")
+            if line.strip() and not line.startswith("#"):
+                break
+    return LEGACY_JUJU
 
 
 def compare(reference: Dict[str, str], got: Dict[str, str]) -> List[str]:
@@ -379,7 +412,7 @@ def _git(*args) -> str:
     return out.strip() or "unknown"
 
 
-def reference_header(charms, backend, jobs, elapsed, note) -> List[str]:
+def reference_header(charms, backend, jobs, elapsed, note, juju=DEFAULT_JUJU) -> List[str]:
     layer_commit = _git(
         "log", "-1", "--format=%h %s", "--", "lib", "reactive", "hooks", "actions", "layer.yaml"
     )
@@ -390,6 +423,8 @@ def reference_header(charms, backend, jobs, elapsed, note) -> List[str]:
         "# layer.yaml) last changed in %s." % layer_commit,
         "# Charm builds: %s."
         % ", ".join(sorted(os.path.basename(p) for p in set(charms.values()))),
+        "# Juju profile: %s (jujusim %s, JUJU_VERSION %s): every run below ran on it."
+        % (juju, by_name(juju).name, by_name(juju).version),
         "# Backend %s, %d jobs, %.0f s." % (backend, jobs, elapsed),
     ]
     for paragraph in (note or "").splitlines():
@@ -430,6 +465,11 @@ def main(argv=None) -> int:
     parser.add_argument("--bench", type=_ranges, help="bench roll sizes, e.g. 3,10")
     parser.add_argument("--backend", default="fork", choices=("fork", "exec"))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--juju",
+        help="the Juju version (jujusim profile) to run on: 2.9, 3.6 or 4; default %s, and "
+        "with --check the one the reference's header names" % DEFAULT_JUJU,
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--record", metavar="FILE", help="write the digests as a reference file")
     group.add_argument("--check", metavar="FILE", help="compare with a reference file")
@@ -444,8 +484,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         names = _selected(args)
+        if args.juju is not None:
+            by_name(args.juju)
     except ValueError as e:
         parser.error(str(e))
+    juju = args.juju or DEFAULT_JUJU
+    if args.check:
+        reference = read_reference(args.check)
+        names = names or list(reference)
+        recorded_on = reference_profile(args.check)
+        juju = args.juju or recorded_on
+        print(
+            "Juju profile: %s (the reference was recorded on %s%s)"
+            % (juju, recorded_on, "" if juju == recorded_on else ": expect every run to differ")
+        )
+    elif not (args.dump or args.diff) and names:
+        print("# Juju profile: %s" % juju)
 
     charms = build_charms()
     if args.dump or args.diff:
@@ -454,7 +508,7 @@ def main(argv=None) -> int:
             check_run_name(name)
         except ValueError as e:
             parser.error(str(e))
-        text = trace_of(name, charms, args.backend)
+        text = trace_of(name, charms, args.backend, juju)
         if args.dump:
             sys.stdout.write(text)
             return 0
@@ -463,21 +517,20 @@ def main(argv=None) -> int:
         print(difference or "%s: the traces are identical" % name)
         return 1 if difference else 0
 
-    if args.check:
-        reference = read_reference(args.check)
-        names = names or list(reference)
     if not names:
         parser.error("name the runs: RUN..., --seeds or --bench")
     started = time.perf_counter()
     got = {}
-    for name, sha in digests(names, charms, args.backend, args.jobs, progress=len(names) > 20):
+    for name, sha in digests(
+        names, charms, args.backend, args.jobs, progress=len(names) > 20, juju=juju
+    ):
         got[name] = sha
         if not args.record:
             print("%s %s" % (name, sha), flush=True)
     elapsed = time.perf_counter() - started
 
     if args.record:
-        lines = reference_header(charms, args.backend, args.jobs, elapsed, args.note)
+        lines = reference_header(charms, args.backend, args.jobs, elapsed, args.note, juju)
         lines += ["%s %s" % item for item in got.items()]
         os.makedirs(os.path.dirname(os.path.abspath(args.record)), exist_ok=True)
         with open(args.record, "w") as f:

@@ -3,28 +3,33 @@
 What a seed means (its fixture, units, faults and the invariants checked
 after it) is ``schedules.py``; this file runs seeds in processes, writes and
 merges slices, and prints the figures: schedules tried, hooks run, faults
-injected by kind and violations found.
+injected by kind and violations found. Every seed of a campaign runs on one
+Juju version, a jujusim profile (``--juju 4``, the current Juju, unless told
+otherwise: ``--juju 3.6``); the report names it.
 
 Usage: python tests/functional/fuzz.py [--schedules 10000] [--first-seed 1]
-       [--jobs N (default: the CPU count)] [--show-seed N] [--json FILE]
-       [--slices DIR [--slice-size 100]]
-       python tests/functional/fuzz.py --merge FILE...
+       [--juju 4] [--jobs N (default: the CPU count)] [--show-seed N]
+       [--json FILE] [--slices DIR [--slice-size 100]]
+       python tests/functional/fuzz.py --merge FILE... [--juju NAME]
 
 A campaign too long for one sitting runs in slices. ``--slices DIR`` writes
 one ``seeds-FIRST-LAST.json`` file per slice as soon as the slice is done,
 and on the next run keeps every slice already in DIR that holds all its
-seeds and ran the same charm builds (content keys) on the same simulator and
-schedule generator (``harness_key``), so a killed campaign resumes where it
-stopped and a changed layer or simulator is tested again. ``--merge``
-prints the report of slices together, refuses slices whose seeds overlap,
-and lists the charm builds the slices ran, so a reader sees whether they ran
-the same code.
+seeds and ran on the same Juju profile, the same charm builds (content keys)
+and the same simulator and schedule generator (``harness_key``), so a killed
+campaign resumes where it stopped and a changed layer or simulator (or
+another Juju) is tested again. ``--merge`` prints the report of slices
+together, refuses slices whose seeds overlap or that ran on different Juju
+profiles (a slice from before profiles were recorded counts as "(not
+recorded)"), and lists the charm builds the slices ran, so a reader sees
+whether they ran the same code.
 
 Exits 1 if any unexplained violation was found; each failing seed is printed
 and reproduces exactly with ``--show-seed``.
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -37,11 +42,24 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import charmbuild
-from schedules import FAULT_KINDS, FIXTURES, Outcome, generate, run_schedule
+from jujusim import by_name
+from schedules import DEFAULT_JUJU, FAULT_KINDS, FIXTURES, Outcome, generate, run_schedule
+
+# What --merge calls the profile of a slice written before slices recorded one.
+UNRECORDED = "(not recorded)"
 
 
 def build_fixtures() -> Dict[str, str]:
     return {name: str(path) for name, path in charmbuild.prebuild(sorted(FIXTURES)).items()}
+
+
+def juju_line(juju: str) -> str:
+    """The report's line naming the Juju version the seeds ran on."""
+    try:
+        profile = by_name(juju)
+    except ValueError:
+        return "juju profile: %s" % juju
+    return "juju profile: %s (jujusim %s, JUJU_VERSION %s)" % (juju, profile.name, profile.version)
 
 
 def report(outcomes: List[Outcome], elapsed: float) -> str:
@@ -86,10 +104,12 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def campaign(seeds, charms, jobs=2, progress=None) -> Tuple[List[Outcome], float]:
+def campaign(
+    seeds, charms, jobs=2, progress=None, juju=DEFAULT_JUJU
+) -> Tuple[List[Outcome], float]:
     started = time.perf_counter()
     outcomes = []
-    results = _map_outcomes(run_schedule, seeds, charms, jobs)
+    results = _map_outcomes(_runner(juju), seeds, charms, jobs)
     try:
         for o in results:
             outcomes.append(o)
@@ -126,21 +146,45 @@ def _seed_ranges(seeds: List[int]) -> str:
     return ", ".join("%d-%d" % (a, b) if a != b else str(a) for a, b in ranges)
 
 
-def merge(paths: List[str]) -> Tuple[List[Outcome], float, str]:
-    """The outcomes of several --json slices; raises ValueError on overlapping seeds."""
+def _runner(juju: str):
+    """run_schedule on Juju `juju`, picklable for the process pool."""
+    return functools.partial(run_schedule, profile=juju)
+
+
+def merge(paths: List[str], juju: Optional[str] = None) -> Tuple[List[Outcome], float, str]:
+    """The outcomes of several --json slices.
+
+    Raises ValueError on overlapping seeds, on slices of different Juju
+    profiles, or (`juju` given) on a slice of another profile than `juju`.
+    """
     slices = []
     for path in paths:
         with open(path) as f:
             slices.append((path, json.load(f)))
-    return _merge_loaded(slices)
+    return _merge_loaded(slices, juju)
 
 
-def _merge_loaded(slices: List[Tuple[str, dict]]) -> Tuple[List[Outcome], float, str]:
+def _merge_loaded(
+    slices: List[Tuple[str, dict]], juju: Optional[str] = None
+) -> Tuple[List[Outcome], float, str]:
     outcomes: List[Outcome] = []
     elapsed = 0.0
     builds = set()
     harnesses = set()
     owner: Dict[int, str] = {}
+    profiles: Dict[str, List[str]] = {}
+    for path, data in slices:
+        profiles.setdefault(data.get("juju") or UNRECORDED, []).append(path)
+    if len(profiles) > 1:
+        raise ValueError(
+            "the slices ran on different Juju profiles (%s); merge one profile at a time"
+            % "; ".join(
+                "%s: %s" % (name, ", ".join(paths)) for name, paths in sorted(profiles.items())
+            )
+        )
+    ran_on = next(iter(profiles), UNRECORDED)
+    if juju is not None and ran_on != juju:
+        raise ValueError("the slices ran on Juju profile %s, not %s" % (ran_on, juju))
     for path, data in slices:
         elapsed += float(data.get("elapsed") or 0.0)
         builds.update((data.get("charms") or {}).values() or ["(not recorded)"])
@@ -154,6 +198,7 @@ def _merge_loaded(slices: List[Tuple[str, dict]]) -> Tuple[List[Outcome], float,
     outcomes.sort(key=lambda o: o.seed)
     header = [
         "slices merged: %d; seeds %s" % (len(slices), _seed_ranges(list(owner))),
+        juju_line(ran_on),
         "charm builds: %s" % ", ".join(sorted(builds)),
         "simulator and schedules (harness key): %s" % ", ".join(sorted(harnesses)),
         "(time below: the slices' run times added up)",
@@ -191,9 +236,10 @@ def harness_key(root: Optional[str] = None) -> str:
     return digest.key()
 
 
-def _done_slice(path, first, last, builds, harness) -> Optional[dict]:
-    """The slice in `path` if it holds every seed of first..last, run on these
-    builds and harness with no runner error; None if it must run (again)."""
+def _done_slice(path, first, last, builds, harness, juju=DEFAULT_JUJU) -> Optional[dict]:
+    """The slice in `path` if it holds every seed of first..last, run on Juju
+    `juju` with these builds and harness and no runner error; None if it must
+    run (again)."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -202,7 +248,8 @@ def _done_slice(path, first, last, builds, harness) -> Optional[dict]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     done = (
-        data.get("charms") == builds
+        data.get("juju") == juju
+        and data.get("charms") == builds
         and data.get("harness") == harness
         and seeds == list(range(first, last + 1))
         and not broken
@@ -210,9 +257,10 @@ def _done_slice(path, first, last, builds, harness) -> Optional[dict]:
     return data if done else None
 
 
-def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]) -> dict:
+def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome], juju) -> dict:
     """Write a slice file whole or not at all, even if the run is killed meanwhile."""
     data = {
+        "juju": juju,
         "elapsed": elapsed,
         "charms": builds,
         "harness": harness,
@@ -231,24 +279,29 @@ def _write_slice(path, elapsed, builds, harness, outcomes: List[Outcome]) -> dic
     return data
 
 
-def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tuple[str, int]:
-    """Run the campaign as slices, one --json file each in `directory`; resumable.
+def run_slices(
+    directory, first, count, size, charms, jobs=2, runner=None, juju=DEFAULT_JUJU
+) -> Tuple[str, int]:
+    """Run the campaign on Juju `juju` as slices, one --json file each in `directory`.
 
-    A slice whose file already holds all its seeds, run on the same charm
-    builds and the same simulator and schedule generator (`harness_key`)
-    without a runner error, is kept; any other slice is run again and its
-    file replaced. Returns (merged report, exit code).
+    Resumable: a slice whose file already holds all its seeds, run on the
+    same Juju profile, the same charm builds and the same simulator and
+    schedule generator (`harness_key`) without a runner error, is kept; any
+    other slice is run again and its file replaced. `runner(seed, charms)`
+    stands in for run_schedule on `juju` in tests. Returns (merged report,
+    exit code).
     """
-    runner = runner or run_schedule
+    runner = runner or _runner(juju)
     builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
     harness = harness_key()
     os.makedirs(directory, exist_ok=True)
     slices = plan_slices(first, count, size)
-    loaded = {s: _done_slice(slice_path(directory, *s), *s, builds, harness) for s in slices}
+    loaded = {s: _done_slice(slice_path(directory, *s), *s, builds, harness, juju) for s in slices}
     todo = [s for s in slices if loaded[s] is None]
     print(
-        "%d slices of %d seeds in %s: %d done for these charm builds and simulator, %d to run"
-        % (len(slices), size, directory, len(slices) - len(todo), len(todo)),
+        "%d slices of %d seeds in %s: %d done on Juju %s for these charm builds and "
+        "simulator, %d to run"
+        % (len(slices), size, directory, len(slices) - len(todo), juju, len(todo)),
         file=sys.stderr,
         flush=True,
     )
@@ -262,7 +315,7 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
                 raise RuntimeError("slice %d-%d got the outcomes of other seeds" % (a, b))
             now = time.perf_counter()
             path = slice_path(directory, a, b)
-            loaded[a, b] = _write_slice(path, now - mark, builds, harness, outcomes)
+            loaded[a, b] = _write_slice(path, now - mark, builds, harness, outcomes, juju)
             mark = now
             print(
                 "slice %d-%d written: %d violations"
@@ -273,7 +326,7 @@ def run_slices(directory, first, count, size, charms, jobs=2, runner=None) -> Tu
     finally:
         results.close()  # on an error, cancel the seeds not started yet
     outcomes, elapsed, header = _merge_loaded(
-        [(slice_path(directory, *s), loaded[s]) for s in slices]
+        [(slice_path(directory, *s), loaded[s]) for s in slices], juju
     )
     code = 1 if any(o.violations or o.error for o in outcomes) else 0
     return header + "\n" + report(outcomes, elapsed), code
@@ -301,6 +354,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schedules", type=int, default=10000)
     parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument(
+        "--juju",
+        help="the Juju version the seeds run on: 2.9, 3.6 or 4 (default %s); with --merge, "
+        "the profile the slices must have run on" % DEFAULT_JUJU,
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--show-seed", type=int, help="print and run one schedule")
     parser.add_argument("--json", help="also write each schedule's outcome to this file")
@@ -311,7 +369,7 @@ def main(argv=None):
         "--slices",
         metavar="DIR",
         help="run in slices of --slice-size seeds, one --json file each in DIR, and keep the "
-        "slices already there for the same charm builds and simulator: an interrupted "
+        "slices already there for the same Juju, charm builds and simulator: an interrupted "
         "campaign resumes",
     )
     parser.add_argument("--slice-size", type=int, default=100)
@@ -320,31 +378,44 @@ def main(argv=None):
         parser.error("--slice-size must be at least 1")
     if args.slices and (args.json or args.show_seed is not None or args.merge):
         parser.error("--slices writes its own files; it goes without --json, --show-seed, --merge")
+    if args.juju is not None:
+        try:
+            by_name(args.juju)
+        except ValueError as e:
+            parser.error(str(e))
     if args.merge:
         try:
-            outcomes, elapsed, header = merge(args.merge)
+            outcomes, elapsed, header = merge(args.merge, args.juju)
         except (OSError, ValueError, KeyError) as e:
             parser.error("cannot merge: %s" % e)
         print(header)
         print(report(outcomes, elapsed))
         return 1 if any(o.violations or o.error for o in outcomes) else 0
+    juju = args.juju or DEFAULT_JUJU
     charms = build_fixtures()
     if args.slices:
         text, code = run_slices(
-            args.slices, args.first_seed, args.schedules, args.slice_size, charms, jobs=args.jobs
+            args.slices,
+            args.first_seed,
+            args.schedules,
+            args.slice_size,
+            charms,
+            jobs=args.jobs,
+            juju=juju,
         )
         print(text)
         return code
+    print(juju_line(juju))
     if args.show_seed is not None:
         print(generate(args.show_seed).describe())
-        outcomes, elapsed = campaign([args.show_seed], charms, jobs=1)
+        outcomes, elapsed = campaign([args.show_seed], charms, jobs=1, juju=juju)
     else:
         seeds = list(range(args.first_seed, args.first_seed + args.schedules))
-        outcomes, elapsed = campaign(seeds, charms, jobs=args.jobs, progress=100)
+        outcomes, elapsed = campaign(seeds, charms, jobs=args.jobs, progress=100, juju=juju)
     print(report(outcomes, elapsed))
     if args.json:
         builds = {k: os.path.basename(v) for k, v in sorted(charms.items())}
-        _write_slice(args.json, elapsed, builds, harness_key(), outcomes)
+        _write_slice(args.json, elapsed, builds, harness_key(), outcomes, juju)
     return 1 if any(o.violations or o.error for o in outcomes) else 0
 
 

@@ -18,8 +18,9 @@ units, update-status on (as in Juju), skewed unit clocks, when the roll starts
 - ``unit-removed``: removal of a random unit;
 - ``hook-failure:<point>``: a unit's next hook is killed before its guarded
   work (first tool call), right after it (journal end, next tool call), or
-  inside the layer's end-of-hook callbacks (its relation-set or leader-set);
-  Juju retries it with back-off;
+  inside the layer's end-of-hook callbacks (a unit's relation-set, or the
+  leader's, which writes the application databag); Juju retries it with
+  back-off;
 - ``upgrade-charm``, ``config-change`` (a second roll), ``unit-added``;
 - ``newcomer-elected``: a unit is added and the leader's lease passes to it
   when Juju's 30 s promise ends, so its leader-elected can run before it
@@ -37,8 +38,9 @@ plus two), and these invariants are checked:
    (a removed unit's work ends when it is gone: killed with --force, or
    after its stop hook);
 2. ``granted-without-grant``: a unit starts guarded work only while the
-   leader settings grant it the lock, or while it is the leader (not
-   checked against the settings);
+   committed application databag grants it the lock; the leader too (its
+   own work waits for the hook after its grant commits), unless it is the
+   only unit of the application then;
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -63,6 +65,10 @@ from typing import Dict, List, Optional, Tuple
 
 from jujusim import HookLoopError, Simulation
 from jujusim.invariants import INFINITY
+from jujusim.profile import by_name
+
+# The Juju version a schedule runs on unless told otherwise: the current one.
+DEFAULT_JUJU = "4"
 
 # fixture -> (how many units may work at once, extra config at roll time)
 FIXTURES = {
@@ -96,7 +102,7 @@ FAIL_POINTS = (
     "journal-end",
     "next-tool-call",
     "tool:relation-set",
-    "tool:leader-set",
+    "leader:tool:relation-set",  # the leader's write of the application databag
 )
 GUARDED_WORK = 30.0  # the fixtures' sim-journal --duration
 UPDATE_STATUS_CYCLE = 1.25 * 300.0  # beyond Juju's 5 minutes + 20 % jitter
@@ -180,7 +186,12 @@ class ScheduleRun:
     """One schedule against one simulation; collects what the checks need."""
 
     def __init__(
-        self, schedule: Schedule, charms: Dict[str, str], workdir: str, backend: str = "fork"
+        self,
+        schedule: Schedule,
+        charms: Dict[str, str],
+        workdir: str,
+        backend: str = "fork",
+        profile: str = DEFAULT_JUJU,
     ):
         self.s = schedule
         self.charm = charms[schedule.fixture]
@@ -193,6 +204,7 @@ class ScheduleRun:
             workdir=workdir,
             update_status=schedule.update_status,
             clock_skew=schedule.clock_skew,
+            profile=by_name(profile),
         )
         self.out = Outcome(schedule.seed)
         self.killed_at: Dict[str, float] = {}  # unit removed with --force -> when
@@ -280,7 +292,9 @@ class ScheduleRun:
             self._remove(live[int(params["pick"] * len(live))], params["force"])
         elif kind == "hook-failure":
             point = params["point"]
-            candidates = [sim.leader] if point == "tool:leader-set" and sim.leader else live
+            on_leader = point.startswith("leader:")
+            point = point[len("leader:") :] if on_leader else point
+            candidates = [sim.leader] if on_leader and sim.leader else live
             candidates = [u for u in candidates if u in live]
             if not candidates:
                 return False
@@ -301,7 +315,7 @@ class ScheduleRun:
     def _grantees(self, live):
 
         try:
-            grants = json.loads(self.sim.leader_settings().get("coordinator") or "{}")
+            grants = json.loads(self.sim.app_data().get("coordinator") or "{}")
         except ValueError:
             return []
         return [u for u in sorted(grants) if u in live and grants[u]]
@@ -329,7 +343,7 @@ class ScheduleRun:
             for start, end, unit, lock in _intervals(sim.journal)
         ]
         self._check_concurrency(intervals)
-        self._check_grant_held(intervals)
+        self._check_grant_held(intervals, gone)
         for unit in sim.units:
             if sim.model.units[unit].dying:
                 continue
@@ -393,12 +407,21 @@ class ScheduleRun:
                 return None
         return leader
 
-    def _check_grant_held(self, intervals):
-        history = self.sim.leader_settings_history
+    def _alone(self, unit, when, gone):
+        """Whether `unit` was the only unit of the application at `when`: no other
+        had begun a hook, or every other had gone (its stop hook committed, or
+        removed with --force)."""
+        first = {}
+        for r in self.sim.trace:
+            first.setdefault(r.unit, r.time)
+        return not any(u != unit and t <= when < gone.get(u, INFINITY) for u, t in first.items())
+
+    def _check_grant_held(self, intervals, gone):
+        history = self.sim.app_data_history
         for start, _, unit, lock in intervals:
             leader = self._leader_at(start)
-            if leader == unit:
-                continue
+            if leader == unit and self._alone(unit, start, gone):
+                continue  # a leader alone uses its grant at once: nobody else can lead
             settings = {}
             for t, values in history:
                 if t > start:
@@ -436,7 +459,8 @@ def _intervals(journal):
     return sorted(result)
 
 
-def run_schedule(seed: int, charms: Dict[str, str]) -> Outcome:
+def run_schedule(seed: int, charms: Dict[str, str], profile: str = DEFAULT_JUJU) -> Outcome:
+    """Run seed `seed` on the Juju version `profile` ("2.9", "3.6" or "4")."""
     schedule = generate(seed)
     with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
-        return ScheduleRun(schedule, charms, workdir).run()
+        return ScheduleRun(schedule, charms, workdir, profile=profile).run()

@@ -1,26 +1,25 @@
-"""The benchmark's table merging (tests/bench/bench.py --from-json A B ...).
+"""The benchmark's tables (tests/bench/bench.py): profiles, merging, targets.
 
-A 100-unit roll takes long enough that the benchmark runs in parts (by size
-or configuration); these check that the parts print as one table, with the
-ratio rows where both configurations of a size are present.
+A 100-unit roll takes long enough that the benchmark runs in parts (by size,
+profile or configuration); these check that the parts print as one table,
+each figure beside the Juju profile it ran on, with the ratio rows where both
+configurations of a size and profile are present, runs recorded before
+figures named a profile labelled 2.9, what runs where (the original layer's
+stand-in needs leader settings, which Juju 4 lacks), and the layer's targets
+judged from the figures.
 """
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench.py"
-_spec = importlib.util.spec_from_file_location("bench", BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+import bench
 
 
-def _roll(config, units, coord_per_hook):
-    hooks = 3 * units * (units - 1)
+def _roll(config, units, coord_per_hook, juju=None, leader=None, hooks=None, took=100.0):
+    hooks = 3 * units * (units - 1) if hooks is None else hooks
     role = {"hooks": hooks, "mean": float(coord_per_hook), "min": 5, "max": 7}
-    return {
+    roll = {
         "config": config,
         "units": units,
         "seed": 1,
@@ -33,15 +32,26 @@ def _roll(config, units, coord_per_hook):
         "coord_by_hook": {"non-leader relation-changed": role},
         "wall_seconds": 10.0,
         "wall_ms_per_hook": 10000.0 / hooks,
-        "simulated_seconds": 100.0,
+        "simulated_seconds": took,
         "peak": 1,
     }
+    if leader is not None:
+        roll["coord_by_role"]["leader"] = leader
+    if juju is not None:
+        roll["juju"] = juju
+    return roll
 
 
-def _run(path, units, rolls, seed=1, configs=None, elapsed=100.0, date="2026-11-26"):
+def _role(mean, top, hooks=10):
+    return {"hooks": hooks, "mean": float(mean), "min": 1, "max": top}
+
+
+def _run(path, units, rolls, seed=1, configs=None, elapsed=100.0, date="2026-11-26", juju=None):
     args = {"units": units, "seed": seed}
     if configs:
         args["configs"] = configs
+    if juju:
+        args["juju"] = juju
     path.write_text(
         json.dumps(
             {"args": args, "elapsed": elapsed, "date": date, "rolls": rolls, "overhead": []}
@@ -50,37 +60,82 @@ def _run(path, units, rolls, seed=1, configs=None, elapsed=100.0, date="2026-11-
     return str(path)
 
 
+def _rows(out, units):
+    """The (juju, config) of the first table's rows of `units` units."""
+    table = out.split("\n\n")[2]
+    return [tuple(line.split()[1:3]) for line in table.splitlines() if line.split()[:1] == [units]]
+
+
 def test_parts_print_as_one_table_with_ratios(tmp_path, capsys):
-    small = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 5), _roll("original", 3, 10)])
-    layer = _run(tmp_path / "b.json", [100], [_roll("layer", 100, 5)], configs="layer")
+    small = _run(
+        tmp_path / "a.json",
+        [3],
+        [_roll("layer", 3, 5, "3.6"), _roll("original", 3, 10, "3.6")],
+        juju=["3.6"],
+    )
+    layer = _run(
+        tmp_path / "b.json", [100], [_roll("layer", 100, 5, "3.6")], configs="layer", juju=["3.6"]
+    )
     original = _run(
         tmp_path / "c.json",
         [100],
-        [_roll("original", 100, 107)],
+        [_roll("original", 100, 107, "3.6")],
         configs="original",
         date="2026-11-27",
+        juju=["3.6"],
     )
 
     assert bench.main(["--from-json", small, layer, original]) == 0
 
     out = capsys.readouterr().out
     assert "merged from 3 runs" in out
-    assert "--units 100 --configs original" in out
+    assert "--units 100 --juju 3.6 --configs original" in out
     assert "together 300 s" in out
     assert "2026-11-26, 2026-11-27" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("ratio")]
     # One ratio row per size that has both configurations; coord/hook 107/5.
     assert len(rows) == 2
     assert rows[1][4] == "21.40"
+    assert "(ratio = original / layer, on the same Juju)" in out
 
 
-def test_a_later_part_replaces_the_same_roll(tmp_path):
-    first = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 9)])
-    again = _run(tmp_path / "b.json", [3], [_roll("layer", 3, 5)])
+def test_each_profile_prints_its_own_rows_and_ratios(tmp_path, capsys):
+    run = _run(
+        tmp_path / "a.json",
+        [3],
+        [
+            _roll("layer", 3, 4, "4"),
+            _roll("layer", 3, 5, "3.6"),
+            _roll("original", 3, 10, "3.6"),
+        ],
+        juju=["3.6", "4"],
+    )
+
+    assert bench.main(["--from-json", run]) == 0
+
+    out = capsys.readouterr().out
+    assert _rows(out, "3") == [("3.6", "layer"), ("3.6", "original"), ("4", "layer")]
+    # The ratio row belongs to 3.6, the only profile with both configurations.
+    lines = out.splitlines()
+    ratio = next(i for i, line in enumerate(lines) if line.strip().startswith("ratio"))
+    assert lines[ratio - 1].split()[1:3] == ["3.6", "original"]
+    assert lines[ratio].split()[4] == "2.00"
+    assert "  N=3 juju 4 layer: non-leader relation-changed 4.0 (18)" in out
+    assert "3.6: juju-3.6, JUJU_VERSION 3.6." in out
+    assert "4: juju-4, JUJU_VERSION 4.0.1" in out
+
+
+def test_a_later_part_replaces_the_same_roll_of_the_same_profile_only(tmp_path):
+    first = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 9, "4"), _roll("layer", 3, 8)])
+    again = _run(tmp_path / "b.json", [3], [_roll("layer", 3, 5, "4")])
 
     data = bench.merge_runs([first, again])
 
-    assert [r["roll_coord_calls"] for r in data["rolls"]] == [5 * 18]
+    assert [(r["juju"], r["roll_coord_calls"]) for r in data["rolls"]] == [
+        ("2.9", 8 * 18),
+        ("4", 5 * 18),
+    ]
+    assert data["args"]["juju"] == ["2.9", "4"]
 
 
 def test_parts_with_different_seeds_are_refused(tmp_path, capsys):
@@ -94,30 +149,174 @@ def test_parts_with_different_seeds_are_refused(tmp_path, capsys):
     assert "different seeds" in capsys.readouterr().err
 
 
-def test_runs_recorded_with_the_former_inherited_baseline_still_print(tmp_path, capsys):
+def test_runs_recorded_with_the_former_inherited_baseline_still_print_as_juju_2_9(
+    tmp_path, capsys
+):
     # tests/bench/results/ keeps runs whose baseline was the shipped layer's
-    # former `protocol: charmhelpers` option, labelled "inherited".
+    # former `protocol: charmhelpers` option, labelled "inherited", recorded
+    # before figures named their profile: jujusim's rules then, 2.9.
     old = _run(tmp_path / "a.json", [3], [_roll("layer", 3, 5), _roll("inherited", 3, 10)])
 
     assert bench.main(["--from-json", old]) == 0
 
     out = capsys.readouterr().out
-    assert [line.split()[1] for line in out.splitlines() if line.startswith("    3  ")] == [
-        "layer",
-        "inherited",
-        "layer",
-        "inherited",
-    ]
-    assert "(ratio = inherited / layer)" in out
+    assert _rows(out, "3") == [("2.9", "layer"), ("2.9", "inherited")]
+    assert "(ratio = inherited / layer, on the same Juju)" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("ratio")]
     assert [row[4] for row in rows] == ["2.00"]
+    assert "2.9: juju-2.9, JUJU_VERSION 2.9.49 (and figures recorded before" in out
 
 
 def test_a_run_of_the_baseline_alone_prints_no_ratios(tmp_path, capsys):
-    alone = _run(tmp_path / "a.json", [3], [_roll("original", 3, 12)], configs="original")
+    alone = _run(tmp_path / "a.json", [3], [_roll("original", 3, 12, "3.6")], configs="original")
 
     assert bench.main(["--from-json", alone]) == 0
 
     out = capsys.readouterr().out
-    assert "    3  original" in out
+    assert "    3  3.6   original" in out
     assert "ratio" not in out
+    assert "Targets" not in out  # the targets are the layer's
+
+
+def test_the_original_layers_stand_in_runs_only_where_leader_settings_exist():
+    assert bench.runnable("original", "3.6")
+    assert bench.runnable("original", "2.9")
+    assert not bench.runnable("original", "4")
+    assert bench.runnable("layer", "4")
+
+    jobs, notes = bench.plan_rolls({"layer", "original"}, [3, 10], ["3.6", "4"], 1)
+
+    assert [(config, n, juju) for config, _, n, _, juju in jobs] == [
+        ("layer", 10, "3.6"),
+        ("original", 10, "3.6"),
+        ("layer", 10, "4"),
+        ("layer", 3, "3.6"),
+        ("original", 3, "3.6"),
+        ("layer", 3, "4"),
+    ]
+    assert notes == [
+        "original: not run on Juju 4: its protocol needs leader-get/leader-set, "
+        "which Juju 4 does not have"
+    ]
+    assert bench.plan_rolls({"layer"}, [3], ["4"], 1)[1] == []
+
+
+def test_an_unknown_juju_profile_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--juju", "3.6,5"])
+
+    assert e.value.code == 2
+    assert "no Juju profile '5'" in capsys.readouterr().err
+
+
+def _targets(rolls, units):
+    profiles = sorted({r["juju"] for r in rolls})
+    return "\n".join(bench.targets(rolls, units, profiles))
+
+
+def test_targets_met_are_judged_met_with_their_numbers():
+    rolls = [
+        _roll("layer", 3, 4, "4", leader=_role(6, 8)),
+        _roll("layer", 10, 4.2, "4", leader=_role(6, 8)),
+        _roll("layer", 100, 4, "4", leader=_role(6, 8), took=3200.0),
+    ]
+    # Within 5 % of 3N(N-1) = 29700, and non-leader max 5 at every size.
+    rolls[2]["roll_hooks"] = 29700 + 1400
+    for r in rolls:
+        r["coord_by_role"]["non-leader"]["max"] = 5
+
+    text = _targets(rolls, [3, 10, 100])
+
+    assert "N=10: mean 4.20, max 5 in 270 hooks: met" in text
+    assert "N=100: mean 6.00, max 8 in 10 hooks: met" in text
+    assert "max 5, 5, 5, mean 4.00, 4.20, 4.00: met" in text
+    assert "N=100: 31100 hooks (31100 with config-changed), 3N(N-1) = 29700 (+4.7%): met" in text
+    assert "N=100: 3200 s (1.07 x N x 30 s): met" in text
+    assert "juju 4: 11 of 11 targets judged met" in text
+    assert "NOT MET" not in text
+
+
+def test_targets_missed_are_judged_not_met_with_their_numbers():
+    rolls = [
+        _roll("layer", 3, 4, "3.6", leader=_role(8.5, 9)),
+        _roll("layer", 100, 5.5, "3.6", leader=_role(8.5, 8), took=3301.0),
+    ]
+    rolls[0]["coord_by_role"]["non-leader"]["max"] = 5
+    rolls[1]["roll_hooks"] = 29700 + 1600
+    # A roll of another configuration is not the layer's.
+    rolls.append(_roll("original", 3, 1, "3.6", leader=_role(1, 1)))
+
+    text = _targets(rolls, [3, 100])
+
+    assert "N=3: mean 4.00, max 5 in 18 hooks: met" in text
+    assert "N=100: mean 5.50, max 7 in 29700 hooks: NOT MET" in text
+    assert "max 5, 7, mean 4.00, 5.50: NOT MET" in text  # grows with N
+    assert "N=3: mean 8.50, max 9 in 10 hooks: NOT MET" in text
+    assert "N=100: mean 8.50, max 8 in 10 hooks: NOT MET" in text
+    assert (
+        "N=100: 31300 hooks (31300 with config-changed), 3N(N-1) = 29700 (+5.4%): NOT MET" in text
+    )
+    assert "N=100: 3301 s (1.10 x N x 30 s): NOT MET" in text
+    assert "juju 3.6: 2 of 8 targets judged met, 6 NOT MET" in text
+
+
+def test_targets_without_the_figures_to_judge_them_say_so():
+    text = _targets([_roll("layer", 3, 4, "4")], [3])
+
+    assert "flat across N: one size only: not judged" in text
+    assert "N=3: no leader hooks in the roll: not judged" in text
+    assert "N=3: 100 s (1.11 x N x 30 s): for reading, the target is at N=100" in text
+    assert "N=100: not measured: not judged" in text
+    # Judged: the non-leader calls (a mean of 4; the max, 7, is for reading)
+    # and the hooks (18 = 3N(N-1)).
+    assert "N=3: mean 4.00, max 7 in 18 hooks: met" in text
+    assert "juju 4: 2 of 2 targets judged met" in text
+
+
+def test_hooks_per_roll_leave_out_the_config_changed_hooks_that_start_it():
+    roll = _roll("layer", 10, 5, "4")
+    roll["roll_hooks"], roll["trigger_hooks"] = 290, 10
+
+    text = _targets([roll], [10])
+
+    assert "N=10: 280 hooks (290 with config-changed), 3N(N-1) = 270 (+3.7%): met" in text
+
+
+def _overhead(config, median, juju=None):
+    row = {"config": config, "hooks": 60, "cpu_ms_mean": median, "cpu_ms_median": median}
+    row["calls_mean"] = 5.0
+    if juju is not None:
+        row["juju"] = juju
+    return row
+
+
+def test_each_profiles_overhead_is_compared_with_no_layer_on_the_same_profile(tmp_path, capsys):
+    path = tmp_path / "a.json"
+    path.write_text(
+        json.dumps(
+            {
+                "args": {"units": [3], "seed": 1, "juju": ["3.6", "4"]},
+                "elapsed": 10.0,
+                "rolls": [_roll("layer", 3, 5, "4")],
+                "overhead": [
+                    _overhead("layer", 110.0, "4"),
+                    _overhead("no layer", 100.0, "4"),
+                    _overhead("layer", 190.0, "3.6"),
+                    _overhead("no layer", 200.0, "3.6"),
+                    _overhead("layer", 300.0),  # recorded before rows named a profile
+                ],
+            }
+        )
+    )
+
+    assert bench.main(["--from-json", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line[:4] in ("2.9 ", "3.6 ", "4   ")]
+    assert [row[:2] + row[-3:] for row in rows] == [
+        ["2.9", "layer", "300.0", "300.0", "5.0"],
+        ["3.6", "layer", "(-10.0", "ms,", "x0.95)"],
+        ["3.6", "no", "200.0", "200.0", "5.0"],
+        ["4", "layer", "(+10.0", "ms,", "x1.10)"],
+        ["4", "no", "100.0", "100.0", "5.0"],
+    ]

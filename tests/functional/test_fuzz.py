@@ -1,6 +1,7 @@
 """The fault campaign around the schedules (fuzz.py): slices, resuming, merging, reports."""
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -9,7 +10,7 @@ import fuzz
 from schedules import Outcome
 
 
-def _slice(path, seeds, violation_at=None, charms=None):
+def _slice(path, seeds, violation_at=None, charms=None, juju="4"):
     outcomes = []
     for seed in seeds:
         o = Outcome(seed, hooks=10)
@@ -18,6 +19,8 @@ def _slice(path, seeds, violation_at=None, charms=None):
             o.violations.append(("concurrency", "2 units at t=1.0"))
         outcomes.append(fuzz._jsonable(o))
     data = {"elapsed": 5.0, "outcomes": outcomes}
+    if juju:
+        data["juju"] = juju
     if charms:
         data["charms"] = charms
     path.write_text(json.dumps(data))
@@ -32,6 +35,7 @@ def test_merged_slices_report_like_one_campaign(tmp_path, capsys):
 
     out = capsys.readouterr().out
     assert "slices merged: 2; seeds 1-5" in out
+    assert "juju profile: 4 (jujusim juju-4, JUJU_VERSION 4.0.1)" in out
     assert "charm builds: (not recorded), rolling-restart-k1" in out
     assert "schedules tried: 5 (50 hooks, 10 s" in out
     assert "  hook-failure                5" in out
@@ -48,6 +52,66 @@ def test_merge_refuses_slices_that_overlap(tmp_path, capsys):
 
     assert e.value.code == 2
     assert "seed 3 is in both" in capsys.readouterr().err
+
+
+def test_merge_refuses_slices_of_different_juju_profiles(tmp_path, capsys):
+    a = _slice(tmp_path / "a.json", range(1, 4), juju="3.6")
+    b = _slice(tmp_path / "b.json", range(4, 6), juju="4")
+    old = _slice(tmp_path / "old.json", range(6, 8), juju=None)  # before profiles were recorded
+
+    for pair in ([a, b], [b, old]):
+        with pytest.raises(SystemExit) as e:
+            fuzz.main(["--merge", *pair])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "the slices ran on different Juju profiles" in err
+        assert "merge one profile at a time" in err
+    # It says which slice ran on which.
+    with pytest.raises(ValueError, match=re.escape("(3.6: %s; 4: %s)" % (a, b))):
+        fuzz.merge([b, a])
+
+
+def test_merge_names_the_profile_and_refuses_another_one_asked_for(tmp_path, capsys):
+    a = _slice(tmp_path / "a.json", range(1, 4), juju="3.6")
+    old = _slice(tmp_path / "old.json", range(4, 6), juju=None)
+
+    assert fuzz.main(["--merge", a, "--juju", "3.6"]) == 0
+    assert "juju profile: 3.6 (jujusim juju-3.6, JUJU_VERSION 3.6." in capsys.readouterr().out
+    assert fuzz.main(["--merge", old]) == 0
+    assert "juju profile: (not recorded)" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as e:
+        fuzz.main(["--merge", a, "--juju", "4"])
+    assert e.value.code == 2
+    assert "the slices ran on Juju profile 3.6, not 4" in capsys.readouterr().err
+
+
+def test_an_unknown_juju_profile_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as e:
+        fuzz.main(["--show-seed", "1", "--juju", "5"])
+
+    assert e.value.code == 2
+    assert "no Juju profile '5'" in capsys.readouterr().err
+
+
+def test_show_seed_runs_the_seed_on_the_juju_asked_for(monkeypatch, capsys):
+    ran = []
+
+    def run_schedule(seed, charms, profile):
+        ran.append((seed, profile))
+        return Outcome(seed, hooks=4)
+
+    monkeypatch.setattr(fuzz, "build_fixtures", dict)
+    monkeypatch.setattr(fuzz, "run_schedule", run_schedule)
+
+    assert fuzz.main(["--show-seed", "7", "--juju", "3.6"]) == 0
+    assert fuzz.main(["--show-seed", "8"]) == 0
+
+    assert ran == [(7, "3.6"), (8, "4")]
+    out = capsys.readouterr().out
+    assert "juju profile: 3.6 (jujusim juju-3.6" in out
+    assert "juju profile: 4 (jujusim juju-4" in out
+    assert "seed 7: " in out
 
 
 def test_merged_clean_slices_exit_zero(tmp_path, capsys):
@@ -94,9 +158,11 @@ def test_sliced_campaign_writes_each_slice_and_reports_them_together(tmp_path):
         "seeds-00021-00025.json",
     ]
     data = json.loads((tmp_path / "seeds-00011-00020.json").read_text())
+    assert data["juju"] == "4"
     assert data["charms"] == {"policies": "policies-k2", "rolling-restart": "rolling-restart-k1"}
     assert [o["seed"] for o in data["outcomes"]] == list(range(11, 21))
     assert "slices merged: 3; seeds 1-25" in text
+    assert "juju profile: 4 (jujusim juju-4" in text
     assert "schedules tried: 25 (75 hooks" in text
     assert "  unit-added                 25" in text
 
@@ -137,6 +203,27 @@ def test_sliced_campaign_reruns_slices_of_other_builds_or_broken_files(tmp_path,
     text, _ = fuzz.run_slices(str(tmp_path), 1, 10, 10, changed, jobs=1, runner=runner)
     assert runner.ran == list(range(1, 11))  # another simulator: the slice runs again
     assert "(harness key): another-simulator" in text
+
+
+def test_sliced_campaign_reruns_a_slice_of_another_juju_profile(tmp_path):
+    fuzz.run_slices(str(tmp_path), 1, 20, 10, BUILDS, jobs=1, runner=_Runner(), juju="3.6")
+    data = json.loads((tmp_path / "seeds-00001-00010.json").read_text())
+    assert data["juju"] == "3.6"
+    legacy = tmp_path / "seeds-00011-00020.json"
+    del data["juju"]  # a slice written before slices recorded their profile
+    data["outcomes"] = [dict(o, seed=o["seed"] + 10) for o in data["outcomes"]]
+    legacy.write_text(json.dumps(data))
+
+    runner = _Runner()
+    text, _ = fuzz.run_slices(str(tmp_path), 1, 20, 10, BUILDS, jobs=1, runner=runner, juju="4")
+
+    assert runner.ran == list(range(1, 21))  # neither the 3.6 slice nor the unrecorded one kept
+    assert json.loads(legacy.read_text())["juju"] == "4"
+    assert "juju profile: 4 " in text
+
+    again = _Runner()
+    fuzz.run_slices(str(tmp_path), 1, 20, 10, BUILDS, jobs=1, runner=again, juju="4")
+    assert again.ran == []  # the same profile: kept
 
 
 def test_sliced_campaign_reruns_a_slice_whose_runner_broke(tmp_path):

@@ -39,7 +39,7 @@ UPDATE_STATUS_MAX = 360.0
 
 
 @pytest.fixture
-def simulate(tmp_path, built_charms):
+def simulate(tmp_path, built_charms, juju):
     """Return a function that deploys held-restart and lets it settle; all are closed after."""
     sims = []
 
@@ -49,6 +49,7 @@ def simulate(tmp_path, built_charms):
             units=units,
             seed=seed,
             backend="fork",
+            profile=juju,
             update_status=True,
             workdir=str(tmp_path / f"sim{len(sims)}"),
         )

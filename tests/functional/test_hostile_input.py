@@ -1,9 +1,10 @@
-"""End to end: garbage from a peer or in leader settings does not break the application.
+"""End to end: garbage from a peer or in the databag does not break the application.
 
-The built ``rolling-restart`` charm runs on four simulated units. Before a
-rolling restart starts, a fault injection puts garbage where the layer reads
-its data: in a non-leader's ``coordinator`` relation setting (as a buggy or
-hostile peer's committed write) or in the ``coordinator`` leader setting.
+The built ``rolling-restart`` charm runs on four simulated units, on Juju 3.6
+and on Juju 4. Before a rolling restart starts, a fault injection puts
+garbage where the layer reads its data: in a non-leader's ``coordinator``
+relation setting (as a buggy or hostile peer's committed write) or under
+``coordinator`` in the peer relation's application databag.
 Then the roll must go on as if nothing had happened: no hook fails anywhere,
 every unit restarts exactly once and never two at a time, nothing is left
 behind, and the garbage costs one clear WARNING line per bad write read,
@@ -45,7 +46,7 @@ LEADER_GARBAGE = {
 
 
 @pytest.fixture
-def deploy(tmp_path, built_charms):
+def deploy(tmp_path, built_charms, juju):
     """Return a function deploying the built rolling-restart charm, quiet; closes them all."""
     sims = []
 
@@ -55,6 +56,7 @@ def deploy(tmp_path, built_charms):
             units=UNITS,
             seed=seed,
             backend="fork",
+            profile=juju,
             workdir=str(tmp_path / ("sim%d" % len(sims))),
         )
         sims.append(sim)
@@ -93,7 +95,7 @@ def check_rolled_cleanly(sim, since):
     # (a unit that was always granted at once never published anything).
     for unit in sim.units:
         assert json.loads(sim.relation_settings(unit).get("coordinator", "{}")) == {}
-    assert json.loads(sim.leader_settings()["coordinator"]) == {}
+    assert json.loads(sim.app_data()["coordinator"]) == {}
 
 
 def warnings(sim, since=0.0):
@@ -118,6 +120,7 @@ def check_one_clear_line(record, *words):
 
 
 @pytest.mark.charms("rolling-restart")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("garbage", list(PEER_GARBAGE.values()), ids=list(PEER_GARBAGE))
 def test_peer_garbage_is_reported_once_and_the_roll_serves_everyone(deploy, garbage):
     sim = deploy()
@@ -165,12 +168,13 @@ def test_a_request_for_a_lock_nobody_uses_is_granted_released_and_not_a_complain
 
 
 @pytest.mark.charms("rolling-restart")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("garbage", list(LEADER_GARBAGE.values()), ids=list(LEADER_GARBAGE))
-def test_leader_setting_garbage_is_repaired_by_the_leader_and_the_roll_completes(deploy, garbage):
+def test_databag_garbage_is_repaired_by_the_leader_and_the_roll_completes(deploy, garbage):
     sim = deploy()
     injected = sim.now
 
-    sim.write_leader_settings({"coordinator": garbage})
+    sim.write_app_data({"coordinator": garbage})
     check_quiesced(sim)
     assert sim.hooks(events=("fail",)) == []
     since = roll(sim)
@@ -178,12 +182,12 @@ def test_leader_setting_garbage_is_repaired_by_the_leader_and_the_roll_completes
     check_rolled_cleanly(sim, since)  # the setting is valid JSON again
     complaints = warnings(sim, injected)
     for record in complaints:
-        check_one_clear_line(record, "coordinator: ignoring", "leader setting 'coordinator'")
+        check_one_clear_line(record, "coordinator: ignoring", "application databag 'coordinator'")
     # The leader repaired it in its first hook since (config-changed): it
     # read the garbage in that hook only.
     assert [r.hook for r in complaints if r.unit == sim.leader] == ["config-changed"]
-    # Every non-leader read it in its leader-settings-changed hook; some
-    # maybe once more before the repair reached them; one line per hook.
+    # Every non-leader read it in its relation-changed hook for the databag;
+    # some maybe once more before the repair reached them; one line per hook.
     hooks = [hook_of(sim, r) for r in complaints]
     assert len(set(hooks)) == len(hooks)
     assert {r.unit for r in complaints} == set(sim.units)
@@ -191,21 +195,22 @@ def test_leader_setting_garbage_is_repaired_by_the_leader_and_the_roll_completes
 
 
 @pytest.mark.charms("rolling-restart")
-def test_leader_setting_garbage_is_repaired_in_the_leaders_next_hook_with_nothing_to_grant(
+def test_databag_garbage_is_repaired_in_the_leaders_next_hook_with_nothing_to_grant(
     deploy,
 ):
     sim = deploy()
     leader, peer = sim.leader, a_follower(sim)
     injected = sim.now
 
-    sim.write_leader_settings({"coordinator": '["rolling-restart/1"]'})
+    sim.write_app_data({"coordinator": '["rolling-restart/1"]'})
     check_quiesced(sim)
-    # Each non-leader read it in its leader-settings-changed hook and said so
-    # once; the leader has run no hook since.
+    # Each non-leader read it in its relation-changed hook for the databag and
+    # said so once; the leader has run no hook since (Juju runs none on the
+    # leader for a change of its own application's databag).
     assert sorted(r.unit for r in warnings(sim, injected)) == sorted(
         u for u in sim.units if u != leader
     )
-    assert sim.leader_settings()["coordinator"] == '["rolling-restart/1"]'
+    assert sim.app_data()["coordinator"] == '["rolling-restart/1"]'
 
     # Any hook of the leader repairs it, even with nothing to grant: here its
     # relation-changed hook for a peer's write of an unrelated key.
@@ -213,13 +218,13 @@ def test_leader_setting_garbage_is_repaired_in_the_leaders_next_hook_with_nothin
     sim.write_relation_settings(peer, {"unrelated": "value"})
     check_quiesced(sim)
 
-    assert json.loads(sim.leader_settings()["coordinator"]) == {}
+    assert json.loads(sim.app_data()["coordinator"]) == {}
     later = warnings(sim, seen)
     assert [(r.unit, r.hook) for r in later if r.unit == leader] == [
         (leader, "coordinator-relation-changed")
     ]
     # The other units ran relation-changed for the same write; those that read
-    # leader settings before the repair said so once each, and no more.
+    # the databag before the repair said so once each, and no more.
     assert len({r.unit for r in later}) == len(later)
     assert sim.hooks(events=("fail",)) == []
     check_nothing_left_to_complain_about(sim)
@@ -232,7 +237,7 @@ def test_a_grant_for_a_unit_that_does_not_exist_is_revoked_and_the_roll_complete
     ghost = "rolling-restart/9"
     assert ghost not in sim.units
 
-    sim.write_leader_settings({"coordinator": json.dumps({ghost: {LOCK: TIMESTAMP}})})
+    sim.write_app_data({"coordinator": json.dumps({ghost: {LOCK: TIMESTAMP}})})
     check_quiesced(sim)
     since = roll(sim)
 

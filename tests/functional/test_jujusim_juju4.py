@@ -4,6 +4,8 @@ The rules and their sources in Juju are cited where they are implemented
 (jujusim/context.py, agent.py, profile.py, tools.py); /work/notes/juju4-facts.md.
 """
 
+import dataclasses
+
 import pytest
 
 from jujusim import JUJU_2_9, JUJU_3_6, JUJU_4, SimulationError, by_name
@@ -251,13 +253,13 @@ def coordinator_relation_changed(h):
     if not h.env['JUJU_REMOTE_UNIT']:
         h.log(json.dumps(h.json('relation-get', '-')))
 """,
-        units=1,
+        units=2,
         profile=JUJU_4,
     )
     sim.run_until_quiet()
     sim.write_app_data({"k": "v"})
     sim.run_until_quiet()
-    assert logged(sim, "scripted/0") == ['{"k": "v"}']
+    assert logged(sim, others(sim)[0]) == ['{"k": "v"}']
 
 
 # -- the commit ---------------------------------------------------------------------------
@@ -347,9 +349,14 @@ def echo(h):
 # -- notification ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile", [JUJU_3_6, JUJU_4])
-def test_every_unit_the_writer_included_gets_one_app_changed_with_an_empty_remote_unit(
-    make_sim, profile
+LEADER_APP_HOOKS_3_6 = dataclasses.replace(JUJU_3_6, leader_app_hooks=True)  # e.g. 3.6.8
+
+
+@pytest.mark.parametrize(
+    ("profile", "leader_too"), [(JUJU_3_6, False), (JUJU_4, False), (LEADER_APP_HOOKS_3_6, True)]
+)
+def test_every_unit_gets_one_app_changed_with_an_empty_remote_unit_the_leader_if_the_profile_says(
+    make_sim, profile, leader_too
 ):
     sim = make_sim(
         HELPERS
@@ -370,13 +377,29 @@ def coordinator_relation_changed(h):
     start, logs = len(sim.trace), len(sim.logs)
     sim.set_config(generation=1)
     sim.run_until_quiet()
-    assert sorted(app_changed(sim, start)) == [(u, "commit") for u in sim.units]
+    notified = sim.units if leader_too else others(sim)
+    assert sorted(app_changed(sim, start)) == [(u, "commit") for u in notified]
     lines = [r.message for r in sim.logs[logs:] if r.hook == "coordinator-relation-changed"]
-    assert lines == ['unit=[] app=[scripted] {"k": "v2", "other": "x"}'] * 3
+    assert lines == ['unit=[] app=[scripted] {"k": "v2", "other": "x"}'] * len(notified)
+
+
+def test_a_leader_skipped_for_an_app_change_runs_it_once_it_no_longer_leads(make_sim):
+    sim = make_sim(units=3, profile=JUJU_4)
+    sim.run_until_quiet()
+    old = sim.leader
+    start = len(sim.trace)
+    sim.write_app_data({"k": "v"})
+    sim.run_until_quiet()
+    assert sorted(app_changed(sim, start)) == [(u, "commit") for u in others(sim)]
+    start = len(sim.trace)
+    sim.expire_lease(honour_guarantee=True, successor=others(sim)[0])
+    sim.run_until_quiet()
+    assert sim.leader != old
+    assert app_changed(sim, start) == [(old, "commit")]
 
 
 def test_commits_before_a_unit_runs_collapse_into_one_app_changed(make_sim):
-    sim = make_sim(units=2, profile=JUJU_3_6)
+    sim = make_sim(units=2, profile=LEADER_APP_HOOKS_3_6)
     sim.run_until_quiet()
     start = len(sim.trace)
     for value in ("1", "2", "3"):
@@ -398,7 +421,7 @@ def test_an_a_b_a_sequence_fires_on_3_6_revisions_but_not_on_4_content_hashes(
     sim.write_app_data({"k": "b"})
     sim.write_app_data({"k": "a"})
     sim.run_until_quiet()
-    expected = [(u, "commit") for u in sim.units] if fires else []
+    expected = [(u, "commit") for u in others(sim)] if fires else []
     assert sorted(app_changed(sim, start)) == expected
     # An identical rewrite changes nothing on either profile.
     start = len(sim.trace)

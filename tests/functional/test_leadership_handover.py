@@ -16,13 +16,19 @@ from jujusim.testing import run_until_work_starts
 
 
 @pytest.mark.charms("policies")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_unit_added_and_elected_at_once_keeps_the_working_holders_grant(
-    built_charms, tmp_path, seed
+    built_charms, tmp_path, seed, juju
 ):
     # policies: one at a time, the leader last, so a non-leader works first.
     with Simulation(
-        str(built_charms["policies"]), units=3, seed=seed, backend="fork", workdir=str(tmp_path)
+        str(built_charms["policies"]),
+        units=3,
+        seed=seed,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=juju,
     ) as sim:
         _add_a_unit_and_elect_it_while_someone_works(sim)
 

@@ -14,12 +14,13 @@ from jujusim.invariants import (
 
 
 @pytest.fixture
-def sim(tmp_path, built_charms):
+def sim(tmp_path, built_charms, juju):
     with Simulation(
         str(built_charms["rolling-restart"]),
         units=4,
         seed=11,
         backend="fork",
+        profile=juju,
         workdir=str(tmp_path),
     ) as s:
         check_quiesced(s)

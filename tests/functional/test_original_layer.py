@@ -4,7 +4,8 @@
 is the baseline of ``make bench`` (fixture ``rolling-restart-original``: the
 rolling-restart charm built on the stand-in, staged as layer:coordinator).
 These tests pin what makes it a faithful baseline: the coordination calls a
-non-leader's hook costs, measured on the original layer itself as N+8, and
+non-leader's hook costs (counted as the bench counts them,
+``bench.COORDINATION_TOOLS``), measured on the original layer itself as N+8, and
 2N+7 in ``coordinator-relation-*`` hooks, where its peer endpoint reads every
 peer's data again; charmhelpers' data format; and the granted flag that stays
 in unitdata until the unit's next hook starts.
@@ -15,6 +16,7 @@ from collections import Counter
 
 import pytest
 
+from bench import COORDINATION_TOOLS
 from jujusim import Simulation
 from jujusim.invariants import (
     check_all_requesters_acted,
@@ -23,15 +25,6 @@ from jujusim.invariants import (
 )
 
 FIXTURE = "rolling-restart-original"
-COORDINATION_TOOLS = {
-    "relation-get",
-    "relation-set",
-    "relation-ids",
-    "relation-list",
-    "leader-get",
-    "leader-set",
-    "is-leader",
-}
 GRANTED = "coordinator.granted.restart"
 
 

@@ -14,9 +14,14 @@ from jujusim.invariants import (
 
 
 @pytest.fixture
-def sim(tmp_path, built_charms):
+def sim(tmp_path, built_charms, juju):
     with Simulation(
-        str(built_charms["policies"]), units=6, seed=21, backend="fork", workdir=str(tmp_path)
+        str(built_charms["policies"]),
+        units=6,
+        seed=21,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=juju,
     ) as s:
         check_quiesced(s)
         yield s
@@ -32,6 +37,7 @@ def roll(sim, generation=1, **config):
 
 
 @pytest.mark.charms("policies")
+@pytest.mark.first_variant_on_3_6
 @pytest.mark.parametrize(("batch", "allowed"), [("1", 1), ("2", 2), ("50%", 3), ("lots", 1)])
 def test_operator_sets_how_many_units_restart_at_once(sim, batch, allowed):
     roll(sim, batch=batch)

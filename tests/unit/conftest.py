@@ -1,15 +1,21 @@
 """Unit-test harness: the layer's real code against a fake at the hookenv boundary.
 
-``FakeModel`` holds what Juju would hold for one application (leader
-settings, each unit's peer relation settings, who leads) and replaces the
+``FakeModel`` holds what Juju would hold for one application (the peer
+relation's application databag, each unit's peer relation settings, who
+leads) and replaces the
 ``charmhelpers.core.hookenv`` functions that call hook tools. ``Hook`` runs
 one hook on one unit the way charms.reactive.main() does: it loads the
 layer's reactive module (registering its start and end callbacks), runs the
 start callbacks, the charm's handler code, and on success the end callbacks,
-then flushes unitdata and commits buffered relation settings. Leader settings
-are written at once, as in Juju. Every hook starts from fresh process-global
-state (charmhelpers' callback lists, caches and singletons, the layer's
-module), as a new hook process would.
+then flushes unitdata and commits buffered relation settings, unit and
+application data in one commit, which Juju refuses whole when the unit wrote
+application data and no longer leads (``Hook.commit_refused``). The layer
+must never call leader-get or leader-set (Juju 4 has neither): the fakes
+fail the test if it does, unless the model serves leader settings
+(``leader_settings_tools = True``, for the stand-in of the original layer,
+which keeps its grants there; written at once, as in Juju 3.6). Every hook
+starts from fresh process-global state (charmhelpers' callback lists, caches
+and singletons, the layer's module), as a new hook process would.
 
 This is deliberately small: scheduling, coalescing and real hook processes
 belong to the simulator under tests/functional.
@@ -19,10 +25,12 @@ import json
 import os
 import pathlib
 import runpy
+import subprocess
 import sys
 import types
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "lib"))
@@ -89,7 +97,12 @@ class FakeModel:
         self.units = list(units)
         self.leader = leader
         self.relation = relation
-        self.leader_settings = {}
+        self.app_data = {}  # the peer relation's application databag, committed
+        self.leader_settings = {}  # served only with leader_settings_tools
+        self.leader_settings_tools = False
+        # A unit that takes the lease after the next hook's process exits and
+        # before Juju commits that hook's writes (None: nobody).
+        self.lease_lapses_before_commit = None
         self.settings = {unit: {} for unit in self.units}  # committed peer data
         self.options = {}  # layer.yaml options.coordinator
         self.config = {}  # charm config
@@ -97,6 +110,8 @@ class FakeModel:
         self.logs = []  # (unit, level, message)
         self.calls = []  # (unit, tool, args) for cost assertions
         self.unreadable = set()  # units whose relation settings relation-get refuses
+        self.app_unreadable = False  # relation-get --app fails
+        self.app_read_gives_none = False  # charmhelpers' answer to exit 2 or non-JSON output
         self.peer_cache = peer_cache
         self.cache = {}  # with peer_cache: {unit: {remote unit: cached settings}}
         self.not_joined = {}  # {unit: units its agent has not joined yet}
@@ -113,7 +128,7 @@ class FakeModel:
         return json.loads(raw) if raw else {}
 
     def grants(self):
-        raw = self.leader_settings.get("coordinator")
+        raw = self.app_data.get("coordinator")
         return json.loads(raw) if raw else {}
 
     def hook(self, unit, name="update-status", remote=None, departing=None):
@@ -155,6 +170,9 @@ class Hook:
         self.name = name
         self.remote = remote
         self.pending = {}
+        self.pending_app = {}
+        self.app_snapshot = None  # a non-leader's first read of the databag in this hook
+        self.commit_refused = False
         self.result = None
         self.flags_in_handler = None
         self.leader_said_false = False
@@ -172,12 +190,16 @@ class Hook:
         return leader
 
     def _leader_get(self, attribute=None):
+        if not self.model.leader_settings_tools:
+            raise AssertionError("the layer called leader-get (Juju 4 has no leader settings)")
         self._call("leader-get", attribute)
         if attribute is None:
             return dict(self.model.leader_settings)
         return self.model.leader_settings.get(attribute)
 
     def _leader_set(self, settings=None, **kwargs):
+        if not self.model.leader_settings_tools:
+            raise AssertionError("the layer called leader-set (Juju 4 has no leader settings)")
         self._call("leader-set", settings)
         if self.model.leader != self.unit:
             raise ToolError("cannot write leadership settings: not the leader")
@@ -187,6 +209,23 @@ class Hook:
                 self.model.leader_settings.pop(key, None)
             else:
                 self.model.leader_settings[key] = str(value)
+
+    def _app_get(self, attribute):
+        """relation-get --app: the leader reads its writable copy, others a snapshot."""
+        self._call("relation-get --app", attribute)
+        if not self.model.relation or self.model.app_unreadable:
+            raise ToolError("relation not found")
+        if self.model.app_read_gives_none:
+            return None
+        if self.model.leader == self.unit:
+            data = dict(self.model.app_data)
+            data.update(self.pending_app)
+            data = {k: v for k, v in data.items() if v != ""}
+        else:
+            if self.app_snapshot is None:
+                self.app_snapshot = dict(self.model.app_data)
+            data = dict(self.app_snapshot)
+        return data.get(attribute) if attribute else data
 
     def _goal_state(self):
         self._call("goal-state")
@@ -210,6 +249,9 @@ class Hook:
         )
 
     def _relation_get(self, attribute=None, unit=None, rid=None, app=None):
+        if app is not None:
+            assert app == self.unit.split("/")[0], app
+            return self._app_get(attribute)
         self._call("relation-get", attribute, unit)
         if unit not in self.model.settings or unit in self.model.unreadable:
             raise ToolError(f"cannot read settings for unit {unit!r}")
@@ -224,10 +266,28 @@ class Hook:
             data = {k: v for k, v in data.items() if v != ""}
         return data.get(attribute) if attribute else data
 
-    def _relation_set(self, relation_id=None, relation_settings=None, **kwargs):
-        self._call("relation-set", relation_settings)
+    def _relation_set(self, relation_id=None, relation_settings=None, app=False, **kwargs):
         settings = dict(relation_settings or {}, **kwargs)
-        self.pending.update({k: "" if v is None else str(v) for k, v in settings.items()})
+        settings = {k: "" if v is None else str(v) for k, v in settings.items()}
+        if app:
+            self._call("relation-set --app", relation_settings)
+            if self.model.leader != self.unit:
+                raise ToolError("cannot write relation settings")
+            self.pending_app.update(settings)
+            return
+        self._call("relation-set", relation_settings)
+        self.pending.update(settings)
+
+    def _check_call(self, argv, **kwargs):
+        """subprocess.check_call in a hook: relation-set is this fake's tool."""
+        if argv[0] != "relation-set":
+            return self._real_check_call(argv, **kwargs)
+        app = "--app" in argv
+        rid = argv[argv.index("-r") + 1]
+        with open(argv[argv.index("--file") + 1]) as f:
+            settings = yaml.safe_load(f) or {}
+        self._relation_set(rid, settings, app=app)
+        return 0
 
     def _config(self, scope=None):
         self._call("config-get", scope)
@@ -280,9 +340,11 @@ class Hook:
             os.environ.pop(var, None)
         if self.departing:
             os.environ["JUJU_DEPARTING_UNIT"] = self.departing
-        if self.remote:
+        if self.remote or self.name.startswith("coordinator-relation-"):
+            # Without a remote unit: the hook Juju runs for a change of the
+            # application databag (JUJU_REMOTE_UNIT set, empty).
             os.environ.update(
-                JUJU_REMOTE_UNIT=self.remote,
+                JUJU_REMOTE_UNIT=self.remote or "",
                 JUJU_RELATION_ID=RELATION_ID,
                 JUJU_RELATION="coordinator",
             )
@@ -313,6 +375,8 @@ class Hook:
         self._saved = {name: getattr(hookenv, name) for name in fakes}
         for name, fake in fakes.items():
             setattr(hookenv, name, fake)
+        self._real_check_call = subprocess.check_call
+        subprocess.check_call = self._check_call
         options = types.ModuleType("charms.layer.options")
         options.get = lambda section=None, option=None: _options_get(m.options, section, option)
         layer = types.ModuleType("charms.layer")
@@ -324,6 +388,18 @@ class Hook:
             hookenv._run_atstart()
         return self
 
+    def _commit(self):
+        """Juju's one commit of the hook's relation writes (after the process exits 0)."""
+        if self.model.lease_lapses_before_commit:
+            self.model.leader = self.model.lease_lapses_before_commit
+            self.model.lease_lapses_before_commit = None
+        app = _applied(self.model.app_data, self.pending_app)
+        if app != self.model.app_data and self.model.leader != self.unit:
+            self.commit_refused = True  # the hook fails; nothing of it lands
+            return
+        self.model.app_data = app
+        self.model.settings[self.unit] = _applied(self.model.settings[self.unit], self.pending)
+
     def __exit__(self, exc_type, exc, tb):
         try:
             if exc_type is None:
@@ -331,17 +407,23 @@ class Hook:
                 if self.action_params is None:
                     hookenv._run_atexit()
                 unitdata.kv().flush()
-                current = self.model.settings[self.unit]
-                for key, value in self.pending.items():
-                    if value == "":
-                        current.pop(key, None)
-                    else:
-                        current[key] = value
+                self._commit()
         finally:
             for name, original in self._saved.items():
                 setattr(hookenv, name, original)
+            subprocess.check_call = self._real_check_call
             _close_kv()
         return False
+
+
+def _applied(data, changes):
+    new = dict(data)
+    for key, value in changes.items():
+        if value == "":
+            new.pop(key, None)
+        else:
+            new[key] = value
+    return new
 
 
 def _options_get(options, section=None, option=None):

@@ -14,18 +14,28 @@ def acquire(lock):
     return charms.coordinator.acquire(lock)
 
 
-def test_leader_acquire_is_granted_now_and_sets_granted_flag(model):
-    def handler():
-        got = acquire("restart")
-        return (
-            got,
-            is_flag_set("coordinator.granted.restart"),
-            is_flag_set("coordinator.requested.restart"),
-        )
+def _acquire_and_flags(lock="restart"):
+    return (
+        acquire(lock),
+        is_flag_set(f"coordinator.granted.{lock}"),
+        is_flag_set(f"coordinator.requested.{lock}"),
+    )
 
-    hook = model.run("app/0", handler=handler)
+
+def test_the_leaders_own_grant_is_committed_first_and_used_in_its_next_hook(model):
+    hook = model.run("app/0", handler=_acquire_and_flags)
+
+    assert hook.result == (False, False, True)  # granted, but not usable in this hook
+    assert list(model.grants()) == ["app/0"]  # committed with the hook
+    assert unit_flags(model, "app/0") == {"coordinator.requested.restart"}
+
+    # A hook after the commit: here the one the named peer's answer (the wake) gives it.
+    hook = model.run("app/0", "coordinator-relation-changed", handler=_acquire_and_flags)
 
     assert hook.result == (True, True, False)
+    assert model.grants() == {}  # released at the end of that hook
+    assert model.requests_of("app/0") == {}
+    assert unit_flags(model, "app/0") == set()
 
 
 def test_non_leader_acquire_waits_and_sets_requested_flag(model):
@@ -52,7 +62,7 @@ def test_grant_seen_at_hook_start_sets_granted_and_clears_requested(model):
     model.run("app/1", handler=lambda: acquire("restart"))
     model.run("app/0", "coordinator-relation-changed", remote="app/1")  # leader grants
 
-    hook = model.run("app/1", "leader-settings-changed")
+    hook = model.run("app/1", "coordinator-relation-changed")
 
     assert "coordinator.granted.restart" in hook.flags_in_handler
     assert "coordinator.requested.restart" not in hook.flags_in_handler
@@ -62,7 +72,7 @@ def test_grant_is_released_and_flag_cleared_at_end_of_hook(model):
     model.run("app/1", handler=lambda: acquire("restart"))
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
-    model.run("app/1", "leader-settings-changed")
+    model.run("app/1", "coordinator-relation-changed")
 
     assert unit_flags(model, "app/1") == set()
     assert model.requests_of("app/1") == {}
@@ -74,7 +84,7 @@ def test_waiting_request_keeps_requested_flag_after_hook(model):
     model.run("app/2", handler=lambda: acquire("restart"))
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
-    hook = model.run("app/2", "leader-settings-changed")
+    hook = model.run("app/2", "coordinator-relation-changed")
 
     assert "coordinator.requested.restart" in hook.flags_in_handler
     assert unit_flags(model, "app/2") == {"coordinator.requested.restart"}
@@ -112,6 +122,7 @@ def test_lock_names_with_dots_map_to_flag_suffix(model):
         acquire("db.restart")
         return is_flag_set("coordinator.granted.db.restart")
 
+    assert model.run("app/0", handler=handler).result is False
     assert model.run("app/0", handler=handler).result is True
 
 
@@ -127,7 +138,7 @@ def test_odd_lock_names_round_trip(model, lock):
     model.run("app/1", handler=lambda: acquire(lock))
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
-    hook = model.run("app/1", "leader-settings-changed")
+    hook = model.run("app/1", "coordinator-relation-changed")
 
     assert f"coordinator.granted.{lock}" in hook.flags_in_handler
 
@@ -142,6 +153,7 @@ def test_coordinator_is_a_singleton(model):
 def test_late_import_inside_handler_still_acquires_and_releases(model):
     import sys
 
+    model.run("app/0", handler=lambda: acquire("restart"))  # granted for the next hook
     with model.hook("app/0"):
         # Simulate a module imported only now, after the start callbacks ran.
         sys.modules.pop("charms.coordinator", None)
@@ -154,11 +166,21 @@ def test_late_import_inside_handler_still_acquires_and_releases(model):
     assert unit_flags(model, "app/0") == set()
 
 
-def test_single_unit_leader_without_peers_is_granted_at_once(tmp_path, model):
+def test_a_leader_alone_in_the_application_uses_its_grant_at_once(tmp_path, model):
+    # No other unit can lead while it works, so nothing waits for the commit.
     model.units = ["app/0"]
     model.settings = {"app/0": {}}
 
-    assert model.run("app/0", handler=lambda: acquire("restart")).result is True
+    assert model.run("app/0", handler=_acquire_and_flags).result == (True, True, False)
+    assert model.grants() == {}  # released at the end of the hook
+
+
+def test_a_leader_listing_no_peers_while_goal_state_names_some_waits_for_the_commit(model):
+    model.not_joined["app/0"] = {"app/1", "app/2"}  # they exist; not joined yet
+
+    assert model.run("app/0", handler=_acquire_and_flags).result == (False, False, True)
+    assert list(model.grants()) == ["app/0"]
+    assert "coordinator-wake" not in model.app_data  # its joined hooks come next
 
 
 def test_request_made_before_relation_exists_is_published_when_it_appears(model):
@@ -172,10 +194,23 @@ def test_request_made_before_relation_exists_is_published_when_it_appears(model)
     assert list(model.requests_of("app/1")) == ["restart"]
 
 
-def test_leader_without_relation_grants_itself_at_once(model):
+def test_a_leader_without_the_relation_grants_itself_once_the_relation_exists(model):
     model.relation = False
 
-    assert model.run("app/0", "install", handler=lambda: acquire("restart")).result is True
+    assert model.run("app/0", "install", handler=_acquire_and_flags).result == (
+        False,
+        False,
+        True,
+    )
+    assert model.grants() == {}  # nowhere to keep a grant yet
+
+    model.relation = True
+    model.run("app/0", "coordinator-relation-created")
+    assert list(model.grants()) == ["app/0"]
+    assert list(model.requests_of("app/0")) == ["restart"]
+
+    hook = model.run("app/0", "coordinator-relation-changed", handler=_acquire_and_flags)
+    assert hook.result == (True, True, False)
 
 
 def test_requests_and_grants_are_readable_by_charm_code(model):

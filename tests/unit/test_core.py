@@ -53,13 +53,12 @@ def one_at_a_time(led):
     return policy
 
 
-def decide(led, policy=None, evidence=None, confirm_own=lambda: True):
+def decide(led, policy=None, evidence=None):
     ended = []
     decisions = led.decide(
         policy or one_at_a_time(led),
         evidence or Evidence(),
         lambda unit, lock, t: ended.append((unit, lock, t)),
-        confirm_own,
     )
     return decisions, ended
 
@@ -202,14 +201,21 @@ def test_a_non_leader_decides_nothing_and_changes_nothing():
     assert led.grants == {"app/2": {"restart": ts(2)}}
 
 
-def test_the_leaders_own_grant_counts_only_once_confirmed():
+def test_the_leaders_own_grant_is_made_but_counts_only_from_its_next_hook():
     led = ledger({"app/0": {"restart": ts(1)}, "app/1": {"restart": ts(2)}})
 
-    decisions, _ = decide(led, confirm_own=lambda: False)
+    decisions, _ = decide(led)
 
-    assert decisions == []
-    assert holding(led) == set()
-    assert led.leader is False  # it lost leadership: it grants nothing more
+    assert [(d.kind, d.unit) for d in decisions] == [("grant", "app/0")]
+    assert led.grants == {"app/0": {"restart": ts(1)}}  # published with this hook
+    assert led.pending == {"restart"}
+    assert not led.granted("restart")  # no guarded work in this hook
+    assert led.queue("restart") == ["app/1"]  # and nobody else gets it
+    next_hook = ledger(
+        {"app/0": {"restart": ts(1)}, "app/1": {"restart": ts(2)}}, grants=led.grants
+    )
+    assert next_hook.granted("restart")
+    assert decide(next_hook) == ([], [])
 
 
 def test_with_leader_last_the_leaders_own_request_waits_for_the_others():

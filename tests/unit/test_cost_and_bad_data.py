@@ -49,8 +49,8 @@ def test_unchanged_hook_writes_nothing(model):
     model.run("app/0", "update-status")
 
     assert calls(model, "app/2", "relation-set") == []
-    assert calls(model, "app/0", "leader-set") == []
     assert calls(model, "app/0", "relation-set") == []
+    assert calls(model, "app/0", "relation-set --app") == []
 
 
 def test_leader_reads_only_the_remote_unit_in_its_relation_hooks(big):
@@ -136,24 +136,27 @@ def test_valid_entries_beside_garbage_entries_are_kept(model):
 @pytest.mark.parametrize(
     "garbage", ["{{{", '["x"]', '{"app/1": "restart"}', "[" * 100000, '{"a": ' * 50000]
 )
-def test_garbage_leader_setting_is_ignored_and_repaired_by_the_leader(model, garbage):
-    model.leader_settings["coordinator"] = garbage
+def test_garbage_in_the_databag_is_ignored_and_repaired_by_the_leader(model, garbage):
+    model.app_data["coordinator"] = garbage
     model.run("app/1", handler=lambda: acquire("restart"))
 
     model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
     assert list(model.grants()) == ["app/1"]
+    warnings = [m for u, level, m in model.logs if level == "WARNING"]
+    assert warnings
+    assert all("application databag 'coordinator'" in m for m in warnings)
 
 
 @pytest.mark.parametrize(
     "garbage", ["{{{", '["x"]', '{"app/1": "restart"}', '{"app/1": {"restart": 5}}']
 )
-def test_leader_repairs_a_garbage_leader_setting_even_with_nothing_to_grant(model, garbage):
-    model.leader_settings["coordinator"] = garbage
+def test_leader_repairs_garbage_in_the_databag_even_with_nothing_to_grant(model, garbage):
+    model.app_data["coordinator"] = garbage
 
     model.run("app/0", "update-status")  # nobody asks for anything
 
-    assert model.leader_settings["coordinator"] == "{}"
+    assert model.app_data["coordinator"] == "{}"
     model.logs.clear()
     model.run("app/0", "update-status")
     model.run("app/1", "update-status")
@@ -170,19 +173,60 @@ def test_leader_repairs_a_garbage_leader_setting_even_with_nothing_to_grant(mode
         '{"app/2": {}}',
     ],
 )
-def test_leader_does_not_rewrite_a_valid_leader_setting_written_differently(model, valid):
-    model.leader_settings["coordinator"] = valid
+def test_leader_does_not_rewrite_valid_grants_written_differently(model, valid):
+    model.app_data["coordinator"] = valid
     if "app/1" in valid:
         model.settings["app/1"]["coordinator"] = json.dumps(json.loads(valid)["app/1"])
 
     model.run("app/0", "update-status")
 
-    assert model.leader_settings["coordinator"] == valid
-    assert [args for args in calls(model, "app/0", "leader-set") if "coordinator" in args[0]] == []
+    assert model.app_data["coordinator"] == valid
+    written = [args[0] for args in calls(model, "app/0", "relation-set --app")]
+    assert [w for w in written if "coordinator" in w] == []
+
+
+def test_a_databag_juju_refuses_to_read_stops_nothing_for_good(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # grants app/1
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.app_unreadable = True
+    model.calls.clear()
+
+    holder = model.run("app/1", "coordinator-relation-changed")
+    leader = model.run("app/0", "coordinator-relation-changed", remote="app/2")
+
+    # Neither used nor changed a grant it could not see; each said why.
+    assert "coordinator.granted.restart" not in holder.flags_in_handler
+    assert list(model.requests_of("app/1")) == ["restart"]
+    assert list(model.grants()) == ["app/1"]
+    assert calls(model, "app/0", "relation-set --app") == []
+    for unit in ("app/0", "app/1"):
+        (warning,) = [m for u, level, m in model.logs if u == unit and level == "WARNING"]
+        assert warning.startswith("coordinator: cannot read the application databag (")
+    assert leader.commit_refused is False
+
+    model.app_unreadable = False
+    holder = model.run("app/1", "coordinator-relation-changed")  # works and releases
+    assert "coordinator.granted.restart" in holder.flags_in_handler
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert list(model.grants()) == ["app/2"]
+
+
+def test_a_leader_deposed_before_its_hook_commits_loses_nothing_a_peer_asked_for(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.lease_lapses_before_commit = "app/2"
+
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert hook.commit_refused  # it granted app/1; Juju refused the whole commit
+    assert model.grants() == {}
+    assert list(model.requests_of("app/1")) == ["restart"]
+    model.run("app/2", "leader-elected")
+    assert list(model.grants()) == ["app/1"]
 
 
 def test_grants_for_units_that_no_longer_exist_are_revoked(model):
-    model.leader_settings["coordinator"] = json.dumps(
+    model.app_data["coordinator"] = json.dumps(
         {"app/9": {"restart": "2026-01-01 00:00:00.000000Z"}}
     )
     model.run("app/1", handler=lambda: acquire("restart"))
@@ -230,3 +274,16 @@ def test_unreadable_holder_keeps_its_grant_and_is_reread_next_hook(model):
     model.calls.clear()
     model.run("app/0", "update-status")
     assert ("app/0", "relation-get", (None, "app/2")) in model.calls
+
+
+def test_a_databag_read_that_gives_no_json_is_not_taken_for_an_empty_one(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # grants app/1
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.app_read_gives_none = True
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/2")
+
+    assert list(model.grants()) == ["app/1"]  # not handed to app/2 while app/1 may work
+    (warning,) = [m for u, level, m in model.logs if u == "app/0" and level == "WARNING"]
+    assert "cannot read the application databag (relation-get gave None)" in warning

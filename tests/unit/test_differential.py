@@ -21,11 +21,13 @@ on B.
 * Due hooks are level-triggered and coalesced, as the unit agent keeps them:
   a change to a unit's committed relation settings makes
   ``coordinator-relation-changed`` (remote = that unit) due on every other
-  unit; a change to the leader settings makes ``leader-settings-changed`` due
-  on every non-leader. What is due is the union of both sides' due hooks: a
-  hook due on one side only runs on both (on the other side it reads nothing
-  new, like update-status). A unit runs leader-settings-changed before its
-  relation hooks, as Juju's priority order says.
+  unit. A change to the leader-owned data makes a *shared* hook due: on A
+  (the application databag) ``coordinator-relation-changed`` without a
+  remote unit on every unit, the leader included; on B (leader settings)
+  ``leader-settings-changed`` on every non-leader. What is due is the union
+  of both sides' due hooks: a hook due on one side only runs on both (on the
+  other side it reads nothing new, like update-status). A unit runs its
+  shared hook before the relation hooks for its peers.
 * A request step (2 to 5 per schedule, in a trickle or a burst) makes a unit
   with no outstanding want for a lock (on either side) run
   ``config-changed``, whose handler calls ``acquire(lock)``. It runs at once,
@@ -39,7 +41,7 @@ on B.
 
 Asserted on every schedule, for each side:
 
-* safety: no lock has two holders, in leader settings after any hook or in
+* safety: no lock has two holders, in the leader-owned data after any hook or in
   the grants any hook loaded;
 * every grant goes to the oldest request the leader has read (request order
   is the order of the acquire() calls). Granting in the order of *all*
@@ -85,6 +87,7 @@ ORIGINAL_LAYER = ROOT / "tests" / "layers" / "coordinator-original"
 
 GRANTED = "coordinator.granted.{}"
 LSC = "leader-settings-changed"
+SHARED = "leader-owned data changed"  # LSC on side B, CHANGED without a remote on A
 CHANGED = "coordinator-relation-changed"
 MAX_STEPS = 1000
 P_IDLE = 0.05  # chance that a step is update-status on a unit with nothing due
@@ -130,7 +133,18 @@ class OriginalLayerHook(Hook):
 
 
 class OriginalLayerModel(FakeModel):
-    """A FakeModel whose units run the original-protocol stand-in layer."""
+    """A FakeModel whose units run the original-protocol stand-in layer.
+
+    It keeps its grants in leader settings (Juju 3.6).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.leader_settings_tools = True
+
+    def grants(self):
+        raw = self.leader_settings.get("coordinator")
+        return json.loads(raw) if raw else {}
 
     def hook(self, unit, name="update-status", remote=None, departing=None):
         return OriginalLayerHook(self, unit, name, remote, departing=departing)
@@ -189,12 +203,13 @@ class Side:
         where = f"side {self.label}, step {step}, {unit} {name}" + (
             f" ({remote})" if remote else ""
         )
-        if name == LSC:
+        if name == SHARED:
             self.leader_changed.discard(unit)
+            name = LSC if isinstance(m, OriginalLayerModel) else CHANGED
         elif remote is not None:
             self.changed[unit].discard(remote)
         own_before = dict(m.settings[unit])
-        leader_before = dict(m.leader_settings)
+        leader_before = dict(shared_data(m))
 
         hook = m.run(unit, name, handler=charm_code(request and request[1]), remote=remote)
         own, grants_loaded = hook.result
@@ -212,8 +227,8 @@ class Side:
         unwanted = flags - {GRANTED.format(w.lock) for w in worked}
         assert not unwanted, f"{where}: {sorted(unwanted)} set on a unit that did not ask"
 
-        # This hook's grant decisions: the leader granting itself (its guarded
-        # work ran here), and grants that are new in leader settings.
+        # This hook's grant decisions: grants new in the leader-owned data, and
+        # on B the leader granting itself (its guarded work ran here).
         undecided = [w for w in self.wants.values() if w.number not in self.decided]
         decided = [w for w in worked if w.number not in self.decided]
         decided += [
@@ -246,8 +261,16 @@ class Side:
             for other in m.units:
                 if other != unit:
                     self.changed[other].add(unit)
-        if m.leader_settings != leader_before:
-            self.leader_changed.update(u for u in m.units if u != m.leader)
+        if shared_data(m) != leader_before:
+            if isinstance(m, OriginalLayerModel):
+                self.leader_changed.update(u for u in m.units if u != m.leader)
+            else:
+                self.leader_changed.update(m.units)
+
+
+def shared_data(model):
+    """The leader-owned data: leader settings on side B, the application databag on A."""
+    return model.leader_settings if isinstance(model, OriginalLayerModel) else model.app_data
 
 
 def charm_code(lock):
@@ -307,7 +330,7 @@ class Lockstep:
         due = {}
         for unit in self.units:
             if any(unit in side.leader_changed for side in self.sides):
-                due[unit] = (LSC, None)
+                due[unit] = (SHARED, None)
             else:
                 remotes = set().union(*(side.changed[unit] for side in self.sides))
                 if remotes:
@@ -521,7 +544,12 @@ def test_leader_can_only_grant_in_order_among_the_requests_it_has_read(base):
     assert run.a.order("restart") == run.b.order("restart") == [("app/2", 2), ("app/1", 1)]
 
 
-def test_same_hook_hand_over_can_change_the_order(base):
+def test_the_leaders_own_turn_now_hands_over_in_the_same_order(base):
+    # The schedule that once made the orders differ: the layer's leader
+    # granted itself, worked and handed the lock on in one hook, before it
+    # had read an older request. Now its work waits for the hook after its
+    # grant commits, where both protocols pass the lock on with what they
+    # have read by then.
     run = Lockstep(base, "hand-over", UNITS, "app/0", LAYER_SERIAL)
     run.run("app/0")
     run.run("app/1", "config-changed", request="restart")  # request 1
@@ -530,22 +558,18 @@ def test_same_hook_hand_over_can_change_the_order(base):
     run.run("app/2", "config-changed", request="restart")  # request 3, not read yet
     run.run("app/3", "config-changed", request="restart")  # request 4
     run.run("app/0", CHANGED, remote="app/3")  # the leader reads request 4
-    run.run("app/1", LSC)  # app/1 works and releases
-    # The leader reads the release, grants itself and works. At the end of
-    # the hook the layer hands the lock to the oldest request it has read
-    # (4); charmhelpers leaves it with the leader until its next hook.
-    run.run("app/0", CHANGED, remote="app/1")
-    assert holders_by_lock(run.a.model.grants()) == {"restart": ["app/3"]}
-    assert holders_by_lock(run.b.model.grants()) == {"restart": ["app/0"]}
-    # That next hook reads request 3, older than 4: charmhelpers grants it.
-    run.run("app/0", CHANGED, remote="app/2")
-    assert holders_by_lock(run.b.model.grants()) == {"restart": ["app/2"]}
+    run.run("app/1", SHARED)  # app/1 works and releases
+    run.run("app/0", CHANGED, remote="app/1")  # the leader reads the release
+    assert holders_by_lock(run.a.model.grants()) == {"restart": ["app/0"]}  # to work next
+    assert run.a.order("restart") == [("app/1", 1)]
+    assert run.b.order("restart") == [("app/1", 1), ("app/0", 2)]  # worked at once
+    run.run("app/0", CHANGED, remote="app/2")  # reads request 3; A works now
 
     run.settle()
 
-    assert run.a.order("restart") == [("app/1", 1), ("app/0", 2), ("app/3", 4), ("app/2", 3)]
-    assert run.b.order("restart") == [("app/1", 1), ("app/0", 2), ("app/2", 3), ("app/3", 4)]
-    assert check_same_order(run.a, run.b) == ["restart"]  # accepted as a hand-over
+    assert run.a.order("restart") == [("app/1", 1), ("app/0", 2), ("app/2", 3), ("app/3", 4)]
+    assert run.b.order("restart") == run.a.order("restart")
+    assert check_same_order(run.a, run.b) == []
 
 
 def test_orders_that_differ_without_a_hand_over_fail_the_comparison(base):
@@ -579,7 +603,7 @@ def newest_first_schedule(run):
     run.run("app/2", "config-changed", request="restart")
     run.run("app/0", CHANGED, remote="app/1")
     run.run("app/0", CHANGED, remote="app/2")  # the leader has read both
-    run.run("app/3", LSC)
+    run.run("app/3", SHARED)
     run.run("app/0", CHANGED, remote="app/3")  # app/2 asked last, and is granted
 
 

@@ -1,9 +1,12 @@
 """A hook that fails after its unit was granted a lock (found by the issue 5 campaign).
 
-The leader grants itself in the hook that asks, and publishes the grant at
-once (leader-set survives a failed hook). If the hook then fails, Juju
-retries it with the request rolled back but the grant kept, and the guarded
-work may already have begun. The retried hook's request must take the grant
+Now the grants commit with the hook, together with the requests: a failed
+hook commits neither (first test). The earlier revision of this layer kept
+grants in leader settings and published the leader's grant to itself at
+once, so a leader hook that failed after its guarded work began left a
+grant without its request: Juju retried the hook with the request rolled
+back and the grant kept. A unit refreshed from that revision can still
+find such a grant (an *orphan*). The retried hook's request must take it
 over, so that no other unit is granted the lock in between; a grant nobody
 asks for again in the retried hook is handed on when it ends.
 """
@@ -36,17 +39,32 @@ def _peer_asks(model, unit="app/1"):
     model.run(unit, handler=lambda: acquire("restart"))
 
 
-def _leader_fails_after_its_guarded_work(model, hold=False):
-    """The leader asks, is granted at once, starts its work, and its hook dies."""
+def test_a_failed_leader_hook_commits_neither_its_grant_nor_its_request(model):
+    model.run("app/0", "update-status")
+    _peer_asks(model)
 
-    def work_then_die():
-        assert acquire("restart", hold=hold) is True
-        raise RuntimeError("the hook dies after its guarded work began")
+    def ask_then_die():
+        assert acquire("restart") is False  # granted, usable from the next hook
+        raise RuntimeError("the hook dies")
 
     with pytest.raises(RuntimeError):
-        model.run("app/0", handler=work_then_die, **HOOK)
-    grant = model.grants()["app/0"]["restart"]
-    assert model.requests_of("app/0") == {}  # rolled back; the grant was not
+        model.run("app/0", handler=ask_then_die, **HOOK)
+    assert model.grants() == {}
+    assert model.requests_of("app/0") == {}
+
+    model.run("app/0", **HOOK)  # Juju retries it; the charm does not ask this time
+    assert list(model.grants()) == ["app/1"]
+
+
+def _leader_fails_after_its_guarded_work(model, hold=False):
+    """What the earlier revision left: the leader's grant without its request.
+
+    The leader asked, published its grant at once (leader-set), began its
+    work, and its hook died, rolling the request back.
+    """
+    grant = "2026-01-01 00:00:00.000000Z"
+    model.app_data["coordinator"] = json.dumps({"app/0": {"restart": grant}})
+    assert model.requests_of("app/0") == {}
     return grant
 
 
@@ -141,11 +159,11 @@ def test_a_deposed_leader_retrying_its_hook_keeps_the_grant_under_the_new_leader
 
 def test_a_new_request_after_a_committed_release_is_not_an_orphan(model):
     # A minion that released says so; a later request is a new one, and the
-    # leader settings' old grant (not yet revoked by the leader) is not reused.
+    # application databag's old grant (not yet revoked by the leader) is not reused.
     _peer_asks(model)
     model.run("app/0", **HOOK)  # the leader grants app/1
     old = model.grants()["app/1"]["restart"]
-    model.run("app/1", "leader-settings-changed")  # works, releases, says so
+    model.run("app/1", "coordinator-relation-changed")  # works, releases, says so
     assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": old}
     assert model.grants()["app/1"]["restart"] == old  # the leader has not seen it yet
 
@@ -153,3 +171,27 @@ def test_a_new_request_after_a_committed_release_is_not_an_orphan(model):
 
     assert hook.result is False
     assert model.requests_of("app/1")["restart"] > old
+
+
+def test_requests_kept_locally_survive_a_commit_juju_refuses(model):
+    # A leader asks before the peer relation exists (kept in unitdata); in
+    # the first hook with the relation it publishes the request and grants
+    # itself, and its lease lapses before Juju commits that hook. unitdata
+    # was flushed when the process exited, the relation writes were refused.
+    model.relation = False
+    model.run("app/0", "install", handler=lambda: acquire("restart"))
+    model.relation = True
+    model.lease_lapses_before_commit = "app/1"
+
+    hook = model.run("app/0", "coordinator-relation-created")
+
+    assert hook.commit_refused
+    assert model.requests_of("app/0") == {}
+    model.run("app/0", "coordinator-relation-created")  # Juju retries it
+    assert list(model.requests_of("app/0")) == ["restart"]
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert list(model.grants()) == ["app/0"]
+    model.run("app/0", "coordinator-relation-changed")  # works and releases
+    model.run("app/0", "update-status")
+    assert model.requests_of("app/0") == {}
+    assert unit_flags(model, "app/0") == set()

@@ -62,7 +62,7 @@ def test_new_leader_keeps_the_grant_of_a_unit_it_has_not_joined_yet(four):
 
     four.not_joined["app/1"] = set()
     four.run("app/1", "coordinator-relation-joined", remote="app/3")
-    four.run("app/3", "leader-settings-changed")  # it worked and released
+    four.run("app/3", "coordinator-relation-changed")  # it worked and released
     leader_sees(four, "app/3")
     assert holders(four) == ["app/2"]
 
@@ -165,7 +165,7 @@ def test_leader_elected_during_install_keeps_every_grant(four):
 def test_requests_only_move_forward_even_when_the_clock_steps_back(four, monkeypatch):
     request(four, "app/1")
     leader_sees(four, "app/1")
-    four.run("app/1", "leader-settings-changed")  # worked and released
+    four.run("app/1", "coordinator-relation-changed")  # worked and released
     first = json.loads(four.settings["app/1"]["coordinator-released"])["restart"]
 
     def acquire_with_clock_an_hour_back():
@@ -205,7 +205,7 @@ def test_new_leader_reading_a_stale_request_keeps_the_newer_grant(cached):
     # app/1 reads every peer (charm code asking for coordinator.requests),
     # caching app/2's request T0 until its next relation-changed for app/2.
     assert m.run("app/1", handler=peek_requests).result["app/2"] == {"restart": first}
-    m.run("app/2", "leader-settings-changed")  # works with T0, releases
+    m.run("app/2", "coordinator-relation-changed")  # works with T0, releases
     leader_sees(m, "app/2")
     request(m, "app/2")  # asks again: T1
     leader_sees(m, "app/2")  # granted T1
@@ -220,7 +220,7 @@ def test_new_leader_reading_a_stale_request_keeps_the_newer_grant(cached):
     m.run("app/1", "leader-elected")  # relation-changed(app/2) still pending here
 
     assert m.grants() == {"app/2": {"restart": second}}  # app/2 may be working
-    m.run("app/2", "leader-settings-changed")  # it works with T1 and releases
+    m.run("app/2", "coordinator-relation-changed")  # it works with T1 and releases
     leader_sees(m, "app/2")  # the fresh read shows the release
     assert holders(m) == ["app/3"]
 
@@ -254,17 +254,12 @@ def test_leader_being_removed_keeps_the_grants_of_peers_it_no_longer_lists(four,
     assert holders(four) == ["app/1"]
 
 
-def test_leader_publishes_its_own_grant_even_when_it_lists_no_peers(four):
+def test_leader_grants_itself_even_when_it_lists_no_peers(four):
     four.not_joined["app/0"] = {"app/1", "app/2", "app/3"}
-    seen = {}
 
-    def handler():
-        granted = acquire()
-        seen["grants"] = json.loads(four.leader_settings["coordinator"])
-        return granted
-
-    assert four.run("app/0", "config-changed", handler=handler).result is True
-    assert list(seen["grants"]) == ["app/0"]
+    assert four.run("app/0", "config-changed", handler=acquire).result is False
+    assert list(four.grants()) == ["app/0"]
+    assert four.run("app/0", "coordinator-relation-changed", handler=acquire).result is True
 
 
 def _holder_starts_dying(four):
@@ -283,7 +278,7 @@ def test_dying_holder_keeps_its_grant_until_it_has_let_go(four):
     _holder_starts_dying(four)
     assert holders(four) == ["app/1"]  # the departed hook proves nothing
 
-    four.run("app/1", "leader-settings-changed")  # it finishes its work and releases
+    four.run("app/1", "coordinator-relation-changed")  # it finishes its work and releases
     four.run("app/0", "update-status")  # the leader's next hook reads it directly
     assert holders(four) == ["app/2"]
 

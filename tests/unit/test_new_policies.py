@@ -117,7 +117,7 @@ def test_held_lock_stays_granted_across_hooks_until_released(five):
     request(five, "app/2")
     leader_sees(five, "app/2")
 
-    for hook in ("leader-settings-changed", "update-status", "update-status"):
+    for hook in ("coordinator-relation-changed", "update-status", "update-status"):
         seen = five.run("app/1", hook).flags_in_handler
         assert "coordinator.granted.restart" in seen
         leader_sees(five, "app/1")
@@ -136,7 +136,7 @@ def test_held_lock_of_departed_holder_goes_to_next_unit(five):
     request(five, "app/2")
     leader_sees(five, "app/1")
     leader_sees(five, "app/2")
-    five.run("app/1", "leader-settings-changed")
+    five.run("app/1", "coordinator-relation-changed")
 
     five.units.remove("app/1")
     five.run("app/0", "coordinator-relation-departed", remote="app/1")
@@ -172,7 +172,7 @@ def test_default_acquire_still_lasts_one_hook(five):
     request(five, "app/1")
     leader_sees(five, "app/1")
 
-    five.run("app/1", "leader-settings-changed")
+    five.run("app/1", "coordinator-relation-changed")
 
     assert five.requests_of("app/1") == {}
 
@@ -196,12 +196,13 @@ def test_leader_last_grants_the_leader_only_when_nobody_else_waits(five, order, 
             break
         (holder,) = holders
         seen.append(holder)
-        if holder != "app/0":
-            five.run(holder, "leader-settings-changed")  # work, release
-        hook = five.run("app/0", "coordinator-relation-changed", remote=holder)
-        if "coordinator.granted.restart" in hook.flags_in_handler:
-            seen.append("app/0")
+        if holder == "app/0":
+            # Its grant committed; its next hook works, releases, hands on.
+            hook = five.run("app/0", "coordinator-relation-changed")
+            assert "coordinator.granted.restart" in hook.flags_in_handler
             break
+        five.run(holder, "coordinator-relation-changed")  # work, release
+        five.run("app/0", "coordinator-relation-changed", remote=holder)
 
     assert seen == expected
     assert list(five.grants()) == after  # fifo: the leader handed on to app/2 in its hook
@@ -209,8 +210,12 @@ def test_leader_last_grants_the_leader_only_when_nobody_else_waits(five, order, 
 
 def test_fifo_order_grants_the_leader_in_its_turn(five):
     five.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+    assert list(five.grants()) == ["app/0"]  # granted in the hook that asked
 
-    assert five.requests_of("app/0") == {}  # granted at once and released
+    five.run("app/0", "coordinator-relation-changed")  # works and releases
+
+    assert five.requests_of("app/0") == {}
+    assert five.grants() == {}
 
 
 def test_invalid_order_option_fails_naming_it(five):
@@ -227,7 +232,9 @@ def test_leader_last_defers_the_leaders_new_request_to_a_later_hook(five):
     assert five.run("app/0", "config-changed", handler=lambda: acquire("restart")).result is False
     assert five.grants() == {}
 
-    hook = five.run("app/0", "update-status")  # nobody else asked meanwhile
+    five.run("app/0", "update-status")  # nobody else asked meanwhile: granted
+    assert list(five.grants()) == ["app/0"]
+    hook = five.run("app/0", "coordinator-relation-changed")
     assert "coordinator.granted.restart" in hook.flags_in_handler
 
 

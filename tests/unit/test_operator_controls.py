@@ -58,7 +58,7 @@ def test_pause_stops_new_grants_and_resume_grants_at_once(queued):
     results, failed = queued.action("app/0", "coordinator-pause")
     assert failed is None
     assert results["paused"] == "true"
-    queued.run("app/1", "leader-settings-changed")  # app/1 releases
+    queued.run("app/1", "coordinator-relation-changed")  # app/1 releases
     leader_sees(queued, "app/1")
     assert queued.grants() == {}  # paused: app/2 keeps waiting
 
@@ -70,13 +70,13 @@ def test_pause_stops_new_grants_and_resume_grants_at_once(queued):
 
 def test_pause_survives_a_change_of_leader(queued):
     queued.action("app/0", "coordinator-pause")
-    queued.run("app/1", "leader-settings-changed")
+    queued.run("app/1", "coordinator-relation-changed")
     queued.leader = "app/1"
 
     queued.run("app/1", "leader-elected")
 
     assert queued.grants() == {}
-    assert queued.leader_settings.get("coordinator-paused")
+    assert queued.app_data.get("coordinator-paused")
 
 
 def test_paused_leader_does_not_grant_itself(model):
@@ -111,7 +111,7 @@ def test_revoked_unit_drops_its_request_when_it_recovers(queued):
     assert queued.requests_of("app/1") == {}
     assert unit_flags(queued, "app/1") == set()
     leader_sees(queued, "app/1")
-    assert "coordinator-revoked" not in queued.leader_settings  # cleaned up
+    assert "coordinator-revoked" not in queued.app_data  # cleaned up
 
 
 def test_release_of_a_unit_holding_nothing_fails_clearly(queued):
@@ -144,9 +144,9 @@ def test_waiting_status_shows_queue_place_and_restores_afterwards(queued):
     queued.run("app/2", "update-status")
     assert queued.status["app/2"] == ("waiting", "Waiting for lock 'restart': 1 of 1 in queue")
 
-    queued.run("app/1", "leader-settings-changed")
+    queued.run("app/1", "coordinator-relation-changed")
     leader_sees(queued, "app/1")  # app/2 is granted now
-    queued.run("app/2", "leader-settings-changed")
+    queued.run("app/2", "coordinator-relation-changed")
 
     assert queued.status["app/2"] == ("active", "Live")
 

@@ -68,7 +68,7 @@ def test_simple_grants_in_request_order(four):
     for _ in range(3):
         (holder,) = four.grants()
         order.append(holder)
-        four.run(holder, "leader-settings-changed")
+        four.run(holder, "coordinator-relation-changed")
         leader_sees(four, holder)
 
     assert order == ["app/3", "app/1", "app/2"]
@@ -93,11 +93,14 @@ def test_leader_hands_its_released_lock_to_next_unit_in_same_hook(
     leader_sees(four, "app/1")
     assert sorted(four.grants()) == holders
     for unit in holders:
-        four.run(unit, "leader-settings-changed")  # guarded work, then release
+        four.run(unit, "coordinator-relation-changed")  # guarded work, then release
 
-    # One leader hook: the leader is granted at its start, works, releases
-    # at its end and hands the lock to app/1 before the hook is over.
-    hook = four.run("app/0", "coordinator-relation-changed", remote=holders[-1])
+    # The leader reads the last release and grants itself (committed with
+    # this hook); in its next hook it is granted at the start, works,
+    # releases at the end and hands the lock to app/1 before that hook is over.
+    four.run("app/0", "coordinator-relation-changed", remote=holders[-1])
+    assert "app/0" in four.grants()
+    hook = four.run("app/0", "coordinator-relation-changed")
 
     assert "coordinator.granted.restart" in hook.flags_in_handler
     assert "app/1" in four.grants()

@@ -6,7 +6,8 @@ One responsibility per module, in the order a hook uses them:
 
 - ``options``: the layer options, checked once, and the layer's logger;
 - ``wire``: keys, timestamps, JSON: the only module that knows the format;
-- ``transport``: where the data lives (leader settings and the peer relation);
+- ``transport``: where the data lives (the peer relation's application
+  databag and unit settings);
 - ``core``: the pure decisions: which grants end, which requests are granted
   (its docstring holds the glossary);
 - ``shell``: one hook's coordinator: load through the transport, decide,

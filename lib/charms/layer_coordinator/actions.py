@@ -42,7 +42,7 @@ def _leader_coordinator(action):
     if not c.is_leader:
         leader = c.leader_unit or "the leader (juju status marks it with *)"
         raise ActionError(
-            f"{action} changes leader settings, so it runs on the leader: "
+            f"{action} changes the leader-owned coordination data, so it runs on the leader: "
             f"run it on {leader}, not {c.unit}"
         )
     return c

@@ -41,12 +41,21 @@ stranger
     unit's agent has not run its relation-joined hook yet (a new unit; a
     new leader whose leader-elected runs first). The :class:`Evidence`
     decides whether it is still there.
+pending (own grant)
+    A grant the leader made to itself in this hook. Its guarded work waits
+    for a later hook, once Juju has committed the grant with this hook (the
+    leader-owned data commits with the hook, and a leader whose lease
+    lapses before that commit has its whole commit refused): so a new
+    leader always sees the grant of a leader that is in its guarded work.
+    Only a leader alone in the application (``commit_first()`` False) uses
+    its grant at once: no other unit can become leader while it works,
+    unless its lease lapses mid-hook (beyond what Juju promises).
 orphan
     A grant of this unit for a request its own records lack:
-    ``orphans[lock] = ts``. The leader publishes a grant to itself at once,
-    while its request commits only with the hook; if the hook fails, Juju
-    retries it with the request rolled back and the grant kept. An orphan
-    stands until the end of the hook; asking again takes it over.
+    ``orphans[lock] = ts`` (left by a hook that failed after the grant was
+    published, as an older revision of this layer published the leader's
+    own grant at once, or a request withdrawn meanwhile). An orphan stands
+    until the end of the hook; asking again takes it over.
 revoked
     ``revoked[unit][lock] = ts``: an operator ended that grant
     (coordinator-release). Kept until the unit's request ``ts`` is gone, so
@@ -74,9 +83,12 @@ def grant_stands(requested, released, ts):
     request), ``released`` its release record for the lock ("" for none).
     The grant stands while the request is ``ts``. It ends when the holder
     says it let go, or asks again (a newer request). A holder without a
-    request keeps it: a leader publishes a grant to itself before its
-    guarded work while its request commits only with the hook, and a new
-    leader elected meanwhile must not hand the lock on. An older request
+    request keeps it: this agent's copy of the holder's data may be older
+    than the request (Juju refreshes it only in a relation-changed hook for
+    that unit), or the grant comes from an older revision of this layer
+    that published a leader's grant to itself at once, before its request
+    committed; a new leader must not hand the lock on while the holder may
+    be in its guarded work. An older request
     than ``ts`` is this agent's stale copy of the holder's data (Juju
     refreshes it only in a relation-changed hook for that unit), and proves
     nothing either.
@@ -133,6 +145,7 @@ class Ledger:
         has_relation=True,
         dying=False,
         unreadable=None,
+        commit_first=None,
     ):
         self.unit = unit
         self.leader = leader
@@ -150,6 +163,8 @@ class Ledger:
         self.dying = dying
         self.unreadable = set() if unreadable is None else unreadable
         self.new_locks = set()  # locks this unit first asked for in this hook
+        self.pending = set()  # locks the leader granted itself in this hook (not committed)
+        self.commit_first = (lambda: True) if commit_first is None else commit_first
         self.log = log
         self.now = now
 
@@ -160,9 +175,15 @@ class Ledger:
         return self.requests[self.unit]
 
     def granted(self, lock, unit=None):
-        """True if ``unit`` (default: this unit) holds ``lock`` for its current request."""
+        """True if ``unit`` (default: this unit) holds ``lock`` for its current request.
+
+        The leader's grant to itself counts from the hook after the one that
+        made it (see *pending* in the glossary).
+        """
         unit = self.unit if unit is None else unit
         ts = self.requests[unit].get(lock)
+        if unit == self.unit and lock in self.pending:
+            return False
         return ts is not None and self.grants.get(unit, {}).get(lock) == ts
 
     def holders(self, lock):
@@ -245,15 +266,14 @@ class Ledger:
             and any(u != self.unit for u in self.requests)
         )
 
-    def grant(self, lock, unit, policy, confirm_own):
-        """Grant ``lock`` to ``unit`` if the policy allows; True if ``unit`` holds it now.
+    def grant(self, lock, unit, policy):
+        """Grant ``lock`` to ``unit`` if the policy allows; True if ``unit`` is granted it.
 
         ``policy(lock, unit, holders, queue)`` is charmhelpers'
         ``default_grant`` signature: ``holders`` is the set of units holding
         ``lock``, ``queue`` the units waiting for it in grant order. A grant
-        to this unit is confirmed with ``confirm_own()`` before it counts;
-        False means this unit is no longer the leader, and nothing more is
-        granted.
+        to this unit is *pending* (it counts, `granted`, from the next hook)
+        unless ``commit_first()`` says the leader is alone.
         """
         if not self.leader:
             return False
@@ -272,15 +292,17 @@ class Ledger:
             return False
         self.grants.setdefault(unit, {})[lock] = ts
         self.granted_at.setdefault(unit, {})[lock] = self.now()
-        if unit == self.unit and not confirm_own():
-            del self.grants[unit][lock]
-            self.granted_at[unit].pop(lock, None)
-            self.leader = False
-            return False
         self.log(f"leader grants {lock!r} to {unit}")
+        if unit == self.unit and self.commit_first():
+            self.pending.add(lock)
+            self.log(
+                "its own grant: the guarded work starts in a later hook, once Juju has "
+                "committed the grant",
+                "DEBUG",
+            )
         return True
 
-    def decide(self, policy, evidence, on_end, confirm_own):
+    def decide(self, policy, evidence, on_end):
         """On the leader: end the grants that no longer stand, then grant in grant order.
 
         Calls ``on_end(unit, lock, ts)`` for each grant it ends, as it ends
@@ -311,7 +333,7 @@ class Ledger:
         if self.paused_since:
             return decisions
         for lock, unit in self.waiting():
-            if self.grant(lock, unit, policy, confirm_own):
+            if self.grant(lock, unit, policy):
                 ts = self.requests[unit][lock]
                 decisions.append(Decision("grant", unit, lock, ts, "policy"))
         return decisions

@@ -29,7 +29,7 @@ class MembershipEvidence(Evidence):
         self._transport = transport
         self._unit = unit
         self._key = key
-        self._goal = {}  # {"units": set or None} once read
+        self._goal = {}  # {"units": set or None, "dying": set} once read
         self._data = {}  # {unit: PeerData or None}
 
     def goal_units(self):
@@ -41,7 +41,7 @@ class MembershipEvidence(Evidence):
         treated as unavailable.
         """
         if "units" not in self._goal:
-            self._goal["units"] = None
+            self._goal["units"], self._goal["dying"] = None, set()
             try:
                 units = hookenv.goal_state().get("units")
             except Exception as exc:  # noqa: BLE001 -- Juju < 2.4 has no goal-state
@@ -49,7 +49,17 @@ class MembershipEvidence(Evidence):
             else:
                 if isinstance(units, dict) and self._unit in units:
                     self._goal["units"] = set(units)
+                    self._goal["dying"] = {
+                        u
+                        for u, state in units.items()
+                        if isinstance(state, dict) and state.get("status") == "dying"
+                    }
         return self._goal["units"]
+
+    def goal_dying(self):
+        """The units goal-state lists as being removed (empty if unavailable)."""
+        self.goal_units()
+        return self._goal["dying"]
 
     def departed(self, unit):
         return unit in recorded_departures()

@@ -4,7 +4,8 @@
 
 Its requests and release records live in its settings of the peer relation
 (committed with the hook). Before the relation can hold them they are kept
-in unitdata, which commits with the hook too. unitdata also keeps its
+in unitdata, which charms.reactive writes when the hook succeeds, before
+Juju commits the relation data. unitdata also keeps its
 latest request time (requests only move forward) and the peers whose
 relation-departed hook it ran (evidence that a peer left, on Juju without
 goal-state).
@@ -29,17 +30,21 @@ class OwnData:
     Requests live in this unit's relation settings. Before the peer
     relation exists, or while Juju cannot serve this unit's own settings
     (in relation-created, before the unit has entered the relation's
-    scope), they are kept in unitdata, which commits with the hook just as
-    relation settings do; the first hook that can read the relation
-    publishes them.
+    scope), they are kept in unitdata; the first hook that can read the
+    relation publishes them. unitdata is written when the hook process
+    exits, before Juju commits the hook's relation data, and Juju can still
+    refuse that commit (a leader that lost its lease meanwhile): so unitdata
+    keeps each request until the relation data shows it published.
     """
 
-    def __init__(self, requests, released, on_relation, pending_local):
+    def __init__(self, requests, released, on_relation, unpublished):
         self.requests = requests  # as loaded (merged with pending local ones)
         self.loaded = dict(requests)
         self.released = released  # this unit's release records as loaded
         self.on_relation = on_relation
-        self.pending_local = pending_local
+        self.unpublished = unpublished  # kept in unitdata, not yet in the relation data
+        self.kept_locally = bool(unpublished)
+        self.awake = None  # this unit's "coordinator-awake" value as loaded
 
     @classmethod
     def load(cls, transport, unit, key):
@@ -47,7 +52,7 @@ class OwnData:
         pending = wire.parse_locks(kv.get(wire.LOCAL_KEY), "requests kept in unitdata")
         if transport.relation_id is None:
             log("no peer relation yet; requests kept locally", "DEBUG")
-            return cls(pending, {}, False, bool(pending))
+            return cls(pending, {}, False, pending)
         try:
             settings = transport.read_unit(unit)
         except Unreadable as exc:
@@ -55,33 +60,43 @@ class OwnData:
                 f"own relation settings not readable yet ({exc}); keeping requests locally",
                 "DEBUG",
             )
-            return cls(pending, {}, False, bool(pending))
+            return cls(pending, {}, False, pending)
         settings = settings or {}
         rkey = wire.released_key(key)
         published = wire.parse_locks(settings.get(key), f"this unit's {key!r} relation data")
         released = wire.parse_locks(settings.get(rkey), f"this unit's {rkey!r} data")
-        if pending:
+        # A request the relation data shows (or shows let go) is published.
+        unpublished = {
+            lock: ts
+            for lock, ts in pending.items()
+            if published.get(lock, "") < ts and released.get(lock, "") < ts
+        }
+        if unpublished:
             log(
-                f"publishing requests made while the relation was unreadable: {sorted(pending)}",
+                f"publishing requests made while the relation was unreadable: "
+                f"{sorted(unpublished)}",
                 "DEBUG",
             )
-        merged = dict(pending)
+        merged = dict(unpublished)
         merged.update(published)
-        own = cls(merged, released, True, bool(pending))
+        own = cls(merged, released, True, unpublished)
+        own.kept_locally = bool(pending)
+        own.awake = settings.get(wire.AWAKE_KEY)
         own.loaded = dict(published)
         return own
 
-    def save(self, transport, own, stored):
+    def save(self, transport, own, stored, awake=None):
         """Write this unit's requests and release records if they changed.
 
         ``stored`` is this unit's grants as the leader-owned data holds them
         after this hook: a grant there whose request is gone is recorded as
         released, so that a leader who never saw the request can hand the
-        lock on.
+        lock on. ``awake`` is the wake this unit answers (written once).
         """
+        kv = unitdata.kv()
         if not self.on_relation:
             if own != self.loaded:
-                unitdata.kv().set(wire.LOCAL_KEY, own)
+                kv.set(wire.LOCAL_KEY, own)
             return
         settings = {}
         if own != self.loaded:
@@ -92,10 +107,17 @@ class OwnData:
                 marker[lock] = ts
         if marker != self.released:
             settings[wire.released_key(transport.key)] = wire.dump(marker)
+        if awake is not None and awake != self.awake:
+            settings[wire.AWAKE_KEY] = awake
         if settings:
             transport.write_own(settings)
-        if self.pending_local:
-            unitdata.kv().unset(wire.LOCAL_KEY)
+        if self.kept_locally:
+            # Kept until a later hook finds them in the relation data.
+            keep = {lock: ts for lock, ts in self.unpublished.items() if own.get(lock) == ts}
+            if not keep:
+                kv.unset(wire.LOCAL_KEY)
+            elif keep != self.unpublished:
+                kv.set(wire.LOCAL_KEY, keep)
 
 
 def next_request_timestamp():

@@ -18,6 +18,7 @@ writes only what changed. What it keeps between hooks in unitdata:
 """
 
 import os
+import time
 
 from charmhelpers.coordinator import BaseCoordinator
 from charmhelpers.core import hookenv, unitdata
@@ -28,10 +29,14 @@ from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
 from .status import WaitingStatus
-from .transport import LeaderData, LeaderSettingsTransport
+from .transport import LeaderData, PeerRelationTransport, Unreadable
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
+
+#: Seconds after an is-leader that said true in which the leader writes
+#: without asking again: Juju promises leadership for 30 s after it.
+LEADERSHIP_TRUSTED = 20.0
 
 
 class LayerCoordinator(BaseCoordinator):
@@ -53,6 +58,10 @@ class LayerCoordinator(BaseCoordinator):
     * Requests are granted in request order (timestamp, then unit name).
     * When the leader releases its own lock, it grants the lock to the next
       waiting unit in the same hook.
+    * The leader-owned data lives in the peer relation's application
+      databag (Juju 4 has no leader settings), and the leader's grant to
+      itself counts from its next hook, once Juju has committed it (unless
+      the leader is alone in its application).
 
     Do not instantiate it in a charm: use ``charms.coordinator.coordinator``.
     """
@@ -77,6 +86,9 @@ class LayerCoordinator(BaseCoordinator):
         self._status = None  # WaitingStatus when the option is on
         self._concurrency = None
         self._peers = None  # PeerView: the peers' data read in this hook
+        self._leader_since = None  # wall time of this hook's is-leader call
+        self._wake = None  # the leader-owned "coordinator-wake" value
+        self._awake = None  # the wake this unit answers in this hook, if asked
 
     # -- state (BaseCoordinator's attributes) -------------------------------
 
@@ -142,14 +154,19 @@ class LayerCoordinator(BaseCoordinator):
         options = load()
         self._unit = hookenv.local_unit()
         self._leader = bool(hookenv.is_leader())
+        self._leader_since = time.time()
         # A unit being removed departs from each peer in turn and then stops:
         # the peers it no longer lists are leaving *it*, not the model.
         departing = os.environ.get("JUJU_DEPARTING_UNIT")
         dying = departing == self._unit or hookenv.hook_name() == "stop"
         if departing and not dying:
             record_departure(departing)
-        self._transport = LeaderSettingsTransport(self.relname, self.key)
+        self._transport = PeerRelationTransport(self.relname, self.key)
         self.relid = self._transport.relation_id
+        if self._leader and not self._transport.writable:
+            # Nowhere to keep grants yet: requests wait for the relation.
+            log("no peer relation yet; the leader grants once it exists", "DEBUG")
+            self._leader = False
         self._peers = PeerView(self._transport, self._unit, self.key)
         self._load(options, dying)
         for lock in sorted(self._ledger.own()):
@@ -163,8 +180,21 @@ class LayerCoordinator(BaseCoordinator):
         held = unitdata.kv().get(wire.HELD_KEY) or []
         self._held = {lock for lock in held if isinstance(lock, str)}
         self._loaded_held = set(self._held)
-        data = self._transport.read_leader_data(self._leader)
+        try:
+            data = self._transport.read_leader_data(self._leader)
+        except Unreadable as exc:
+            log(
+                f"cannot read the {self._transport.place} ({exc.error}); this hook neither "
+                "grants nor uses a grant, and the next one reads it again",
+                "WARNING",
+            )
+            self._leader = False
+            data = LeaderData({}, {}, {}, None, None)
         self.leader_unit = self._unit if self._leader else data.leader
+        wake = wire.parse_wake(data.wake, self._transport.place)
+        self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
+        if wake is not None and wake[0] == self._unit and not self._leader:
+            self._awake = wake[1]
         self._own = OwnData.load(self._transport, self._unit, self.key)
         own = self._own.requests
         revoked = data.revoked.get(self._unit, {})
@@ -196,6 +226,7 @@ class LayerCoordinator(BaseCoordinator):
             has_relation=self.relid is not None,
             dying=dying,
             unreadable=self._peers.unreadable,
+            commit_first=self._commit_first,
         )
 
     def _orphans(self, data, own):
@@ -272,8 +303,11 @@ class LayerCoordinator(BaseCoordinator):
         """Request ``lock``; return True if this unit holds it now.
 
         A repeated request keeps its original timestamp, and so its place in
-        the queue. The leader grants its own request at once when the policy
-        allows. The grant lasts until the end of the hook, or with
+        the queue. The leader grants its own request when the policy allows,
+        but like every grant it counts from the unit's next hook, once Juju
+        has committed it (so a leader elected meanwhile knows of it); only a
+        leader alone in its application uses it at once. The
+        grant lasts until the end of the hook that uses it, or with
         ``hold=True`` until ``release(lock)``.
         """
         ledger = self._ledger
@@ -292,8 +326,8 @@ class LayerCoordinator(BaseCoordinator):
         if ledger.granted(lock):
             return True
         if self._leader:
-            return self.grant(lock, self._unit)
-        return False
+            self.grant(lock, self._unit)  # pending: its work starts in the next hook
+        return ledger.granted(lock)
 
     def release(self, lock):
         """Give up ``lock``: release it if held, or withdraw the request.
@@ -320,8 +354,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def handle(self):
         """On the leader, end the grants that no longer stand and grant waiting requests."""
-        self._ledger.decide(self._policy, self._evidence, self._on_end, self._confirm_own)
-        self._leader = self._ledger.leader
+        self._ledger.decide(self._policy, self._evidence, self._on_end)
 
     def grant(self, lock, unit):
         """Grant ``lock`` to ``unit`` if the policy allows; return True if granted.
@@ -331,28 +364,31 @@ class LayerCoordinator(BaseCoordinator):
         where ``granted`` is the set of other units holding ``lock`` and
         ``queue`` lists the units waiting for it in request order.
         """
-        granted = self._ledger.grant(lock, unit, self._policy, self._confirm_own)
-        self._leader = self._ledger.leader
-        return granted
+        return self._ledger.grant(lock, unit, self._policy)
 
     def _policy(self, lock, unit, holders, queue):
         policy = getattr(self, f"grant_{lock}", self.default_grant)
         return policy(lock, unit, holders, queue)
 
+    def _commit_first(self):
+        """Whether the leader's own grant must commit before its work (see core: pending).
+
+        Not when it lists no peer and goal-state names no other unit that is
+        not dying (or goal-state is unavailable: Juju < 2.4, a subordinate):
+        then no other unit can become leader while it works, unless its
+        lease lapses mid-hook. A leader that lists no peers while goal-state
+        names others waits for its next hook (their relation-joined hooks,
+        as they come up; at worst its update-status).
+        """
+        if self._transport.members():
+            return True
+        units = self._evidence.goal_units()
+        if units is None:
+            return False
+        return any(u != self._unit for u in units - self._evidence.goal_dying())
+
     def _on_end(self, unit, lock, ts):
         self.released(unit, lock, wire.parse_timestamp(ts))
-
-    def _confirm_own(self):
-        """Publish the grants before the leader's own guarded work; False if no longer leader.
-
-        Writes even when relation-list is empty: a unit that has just joined
-        (or a leader whose joined hooks are still pending) lists no peers
-        although they exist.
-        """
-        if self._transport.publish(self._leader_data()):
-            return True
-        log("leadership lost during the hook; not granting this unit's own request", "WARNING")
-        return False
 
     def default_grant(self, lock, unit, granted, queue):
         """Grant ``lock`` to the first unit in the queue when nobody holds it."""
@@ -432,14 +468,71 @@ class LayerCoordinator(BaseCoordinator):
         if self._held != self._loaded_held:
             unitdata.kv().set(wire.HELD_KEY, sorted(self._held))
         if self._leader:
-            if not self._transport.publish(self._leader_data()):
+            self._name_waker()
+            # Juju promises leadership for 30 s after is-leader said true: ask
+            # again only later than that (or if the clock stepped back). Not
+            # asking is safe: Juju checks leadership when relation-set --app
+            # runs and again at commit; a unit that lost it has its hook fail
+            # (and retried) instead of a WARNING.
+            elapsed = time.time() - self._leader_since
+            confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
+            if not self._transport.publish(self._leader_data(), confirm=confirm):
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
                 )
             self._peers.save(ledger.requests)
         else:
             PeerView.forget()
-        self._own.save(self._transport, own, self._transport.stored_grants.get(self._unit, {}))
+        self._own.save(
+            self._transport,
+            own,
+            self._transport.stored_grants.get(self._unit, {}),
+            awake=self._awake,
+        )
+
+    def _name_waker(self):
+        """Ask a peer to wake the leader once its own grants have committed.
+
+        Juju runs no relation-changed on the leader for its own change of
+        the application databag (Juju 3.6's resolver skips it; some releases
+        ran it): so the leader names a peer in ``coordinator-wake``; that
+        peer answers in its own settings (``coordinator-awake``), which runs
+        relation-changed on the leader, where its guarded work starts. It
+        costs one relation-changed on each other unit, once per grant the
+        leader makes itself.
+        """
+        ledger = self._ledger
+        mine = ledger.grants.get(self._unit, {})
+        pending = [lock for lock in ledger.pending if lock in mine]
+        if not pending:
+            return
+        members = self._transport.members()
+        if not members:
+            log(
+                "no peer listed to wake the leader: its own guarded work starts in its next "
+                "hook (peers joining, or update-status)"
+            )
+            return
+        waker = self._waker(members)
+        times = ledger.granted_at.get(self._unit, {})
+        token = max(times.get(lock, "") for lock in pending) or wire.timestamp()
+        self._wake = f"{waker} {token}"
+        log(f"{waker} is asked to wake the leader once its grant has committed", "DEBUG")
+
+    def _waker(self, members):
+        """The peer most likely to answer at once.
+
+        The remote unit of this hook, when it is a member (it has just
+        committed a write, so its agent runs); else the first member that
+        holds no grant (a holder may be in long guarded work); else the
+        first member. Should it not answer, the leader's own work waits for
+        its next hook, at worst its update-status.
+        """
+        remote = hookenv.remote_unit()
+        if remote in members and hookenv.relation_id() == self._transport.relation_id:
+            return remote
+        idle = sorted(u for u in members if not self._ledger.grants.get(u))
+        return idle[0] if idle else sorted(members)[0]
 
     def _leader_data(self):
         ledger = self._ledger
@@ -449,6 +542,7 @@ class LayerCoordinator(BaseCoordinator):
             revoked=ledger.revoked,
             paused_since=ledger.paused_since,
             leader=self._unit,
+            wake=self._wake,
         )
 
 

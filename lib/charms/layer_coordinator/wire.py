@@ -13,9 +13,12 @@ revision read and write the same data during an upgrade:
 The layer adds, in the unit's peer settings, ``coordinator-released``
 (``{lock: timestamp}``: the latest grant of each lock the unit let go), and in
 the leader-owned data ``coordinator-granted-at``, ``coordinator-revoked``
-(both ``{unit: {lock: timestamp}}``), ``coordinator-paused`` (a timestamp)
-and ``coordinator-leader`` (the leader's unit name). Timestamps are UTC, in
-charmhelpers' format, so they sort as strings.
+(both ``{unit: {lock: timestamp}}``), ``coordinator-paused`` (a timestamp),
+``coordinator-leader`` (the leader's unit name) and ``coordinator-wake``
+(``"<unit> <timestamp>"``: the peer asked to answer the leader's grant to
+itself, which answers with ``coordinator-awake: <timestamp>`` in its own
+settings). Timestamps are UTC, in charmhelpers' format, so they sort as
+strings.
 
 This module is the only one that knows the JSON. Parsing never raises on bad
 data: what is invalid is dropped with one WARNING naming where it came from.
@@ -35,8 +38,12 @@ PAUSED_KEY = "coordinator-paused"  # when granting was paused; absent while gran
 REVOKED_KEY = "coordinator-revoked"  # {unit: {lock: request timestamp}} revoked by an operator
 SINCE_KEY = "coordinator-granted-at"  # {unit: {lock: time of the grant}}
 LEADER_KEY = "coordinator-leader"  # the leader's unit name, for messages on other units
+WAKE_KEY = "coordinator-wake"  # "<unit> <timestamp>": the peer that wakes the leader
 
-#: unitdata keys (this unit's private memory, committed with the hook).
+#: Unit key besides KEY and the release record: a waker's answer.
+AWAKE_KEY = "coordinator-awake"  # the timestamp of the wake it answers
+
+#: unitdata keys (this unit's private memory, written when the hook succeeds).
 VIEW_KEY = "coordinator.leader-view"  # the leader's cached view of its peers' requests
 STATUS_KEY = "coordinator.status"  # the waiting status shown: {"prior": [...], "ours": [...]}
 LOCAL_KEY = "coordinator.local-requests"  # requests kept while the relation cannot hold them
@@ -46,6 +53,23 @@ LAST_REQUEST_KEY = "coordinator.last-request"  # this unit's latest request time
 
 #: charmhelpers' timestamp format.
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
+
+
+def parse_wake(raw, place="application databag"):
+    """The unit named by a ``coordinator-wake`` value and its timestamp, or None.
+
+    None for no value; None with a WARNING naming the source for garbage.
+    """
+    if not raw:
+        return None
+    parts = raw.split(" ", 1) if isinstance(raw, str) else []
+    if len(parts) != 2 or not parts[0] or not valid_timestamp(parts[1]):
+        log(
+            f"ignoring {place} {WAKE_KEY!r}: not '<unit> <timestamp>': {_describe(raw)}",
+            "WARNING",
+        )
+        return None
+    return parts[0], parts[1]
 
 
 def released_key(key=KEY):
@@ -144,7 +168,7 @@ def parse_locks(raw, source):
     return locks
 
 
-def parse_grants(raw, key, place="leader setting"):
+def parse_grants(raw, key, place="application databag"):
     """Parse leader-owned JSON of the form ``{unit: {lock: timestamp}}``."""
     source = f"{place} {key!r}"
     if not raw:

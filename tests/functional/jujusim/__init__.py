@@ -80,8 +80,9 @@ Semantics implemented (juju-semantics.md):
   commit on exit 0 with the unit writes and ports in one piece, which Juju
   refuses whole (the hook fails and is retried) if the writes change the
   bag and the unit no longer holds the lease at commit (`commit_refusals`);
-  a committed change makes <rel>-relation-changed due on every unit, the
-  writer included, with JUJU_REMOTE_UNIT present but empty, coalesced per
+  a committed change makes <rel>-relation-changed due on every unit (on
+  3.6 and 4 not on the leader while it leads: it runs it once deposed),
+  with JUJU_REMOTE_UNIT present but empty, coalesced per
   unit by the bag version it last saw, chosen after departures and before
   joins; none for a bag never written. Version: a revision per changing
   commit (2.9, 3.6) or a content hash (4: A->B->A unseen fires nothing).

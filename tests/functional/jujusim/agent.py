@@ -111,7 +111,7 @@ def next_hook(
         if not unit.started:
             return HookSpec(kind="start", name="start")
     for rid in sorted(unit.relations_created, key=_rid_key):
-        spec = next_relation_hook(model, unit, rid)
+        spec = next_relation_hook(model, unit, rid, profile)
         if spec is not None:
             return spec
     if unit.dying:
@@ -126,7 +126,9 @@ def _dying(model: ModelState, name: str) -> bool:
     return other is not None and other.dying
 
 
-def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional[HookSpec]:
+def next_relation_hook(
+    model: ModelState, unit: UnitState, rid: str, profile: JujuProfile
+) -> Optional[HookSpec]:
     rel = model.relations[rid]
     local = unit.members.setdefault(rid, {})
 
@@ -178,9 +180,13 @@ def next_relation_hook(model: ModelState, unit: UnitState, rid: str) -> Optional
     # unit; observed on 3.6.8 in juju/juju#20178, whose doc contradiction
     # juju/juju PR #22525 settled by changing the docs). A dying unit has no
     # remote state for the relation (resolver: relationSnapshot is emptied),
-    # so no such hook.
+    # so no such hook. The 3.6 line's resolver skips that hook on a peer
+    # relation while the unit leads (remoteState.Leader; `if !isPeer ||
+    # !leader`, internal/worker/uniter/relation/resolver.go @cfdd0c4c): the
+    # version stays unseen, so the unit runs it once it no longer leads.
     app_version = rel.app_settings.version
-    if not unit.dying and app_version != unit.app_seen.get(rid, 0):
+    skip = not profile.leader_app_hooks and model.leads(unit.name)
+    if not unit.dying and not skip and app_version != unit.app_seen.get(rid, 0):
         return HookSpec(
             kind="relation-changed",
             name="%s-relation-changed" % rel.name,

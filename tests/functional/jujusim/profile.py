@@ -67,6 +67,9 @@ class JujuProfile:
     hooks: FrozenSet[str]
     app_version: str = "revision"
     private_address: bool = True
+    # Whether a unit runs the application-level relation-changed of a peer
+    # relation while it leads (see `agent.next_relation_hook`).
+    leader_app_hooks: bool = True
 
     def fires(self, kind: str) -> bool:
         """Whether the unit agent runs hooks of `kind` ('leader-settings-changed', ...)."""
@@ -180,8 +183,20 @@ HOOK_KINDS = frozenset(
 # leader-set included) and every hook kind; JUJU_VERSION as a 2.9 agent says it.
 JUJU_2_9 = JujuProfile(name="juju-2.9", version="2.9.49", tools=tuple(TOOLS), hooks=HOOK_KINDS)
 
-# Juju 3.6 (the LTS that keeps leader settings): the same rules, a 3.6 JUJU_VERSION.
-JUJU_3_6 = JujuProfile(name="juju-3.6", version="3.6.12", tools=tuple(TOOLS), hooks=HOOK_KINDS)
+# Juju 3.6 (the LTS that keeps leader settings): the same rules and a 3.6
+# JUJU_VERSION, but the 3.6 line's relation resolver runs no application-level
+# relation-changed of a peer relation on the unit that leads ("Don't trigger
+# the relation-changed hook for the unit that triggered it": `if !isPeer ||
+# !leader`, internal/worker/uniter/relation/resolver.go @cfdd0c4c, which
+# imports charm/v12 and names/v5). Earlier releases ran it on the leader too
+# (juju/juju#20178, observed on 3.6.8): `leader_app_hooks=True` is that variant.
+JUJU_3_6 = JujuProfile(
+    name="juju-3.6",
+    version="3.6.12",
+    tools=tuple(TOOLS),
+    hooks=HOOK_KINDS,
+    leader_app_hooks=False,
+)
 
 # Juju 4.0: see the module docstring.
 JUJU_4 = JujuProfile(
@@ -191,6 +206,12 @@ JUJU_4 = JujuProfile(
     hooks=HOOK_KINDS - {"leader-settings-changed"},
     app_version="hash",
     private_address=False,
+    # The only resolver source read is the 3.6 line's (above); 4.x's
+    # watcher forwards the change to every unit, the writer included, but
+    # whether its resolver then runs the hook on the leader is not settled
+    # by what was read, so the stricter rule is the default (the layer must
+    # be prompt without that hook; tests cover both).
+    leader_app_hooks=False,
 )
 
 DEFAULT_PROFILE = JUJU_2_9
