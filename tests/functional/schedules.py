@@ -39,8 +39,9 @@ plus two), and these invariants are checked:
    after its stop hook);
 2. ``granted-without-grant``: a unit starts guarded work only while the
    committed application databag grants it the lock; the leader too (its
-   own work waits for the hook after its grant commits), unless it is the
-   only unit of the application then;
+   own work waits for the hook after its grant commits), unless no other
+   unit of the application could lead then (none, or only units being
+   removed);
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -208,6 +209,7 @@ class ScheduleRun:
         )
         self.out = Outcome(schedule.seed)
         self.killed_at: Dict[str, float] = {}  # unit removed with --force -> when
+        self.removing_at: Dict[str, float] = {}  # unit whose removal began -> when
         self.abrupt: List[Tuple[str, float]] = []  # (deposed leader, when)
         self.generation = 0
 
@@ -321,6 +323,7 @@ class ScheduleRun:
         return [u for u in sorted(grants) if u in live and grants[u]]
 
     def _remove(self, unit, force):
+        self.removing_at.setdefault(unit, self.sim.now)
         if force:
             self.killed_at[unit] = self.sim.now
         self.sim.remove_unit(unit, force=force)
@@ -408,13 +411,15 @@ class ScheduleRun:
         return leader
 
     def _alone(self, unit, when, gone):
-        """Whether `unit` was the only unit of the application at `when`: no other
-        had begun a hook, or every other had gone (its stop hook committed, or
-        removed with --force)."""
+        """Whether `unit` was the only unit of the application at `when` that could
+        lead: every other had not begun a hook yet, had gone (its stop hook
+        committed, or removed with --force), or was being removed (Juju never
+        gives leadership to a dying unit)."""
         first = {}
         for r in self.sim.trace:
             first.setdefault(r.unit, r.time)
-        return not any(u != unit and t <= when < gone.get(u, INFINITY) for u, t in first.items())
+        out = {u: min(gone.get(u, INFINITY), self.removing_at.get(u, INFINITY)) for u in first}
+        return not any(u != unit and t <= when < out[u] for u, t in first.items())
 
     def _check_grant_held(self, intervals, gone):
         history = self.sim.app_data_history

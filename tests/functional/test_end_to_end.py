@@ -9,11 +9,12 @@ the layer's real code; only the hook tools are simulated.
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 
 import layerlog
-from jujusim import Simulation
+from jujusim import JUJU_2_9, JUJU_3_6, Simulation
 from jujusim.invariants import (
     check_all_requesters_acted,
     check_max_concurrency,
@@ -109,6 +110,29 @@ def test_five_units_restart_one_at_a_time_each_once_in_request_order(simulate, b
     order = workers(sim, since=since)
     assert sorted(order) == sorted(sim.units)  # each unit exactly once
     assert order == check_fifo(sim, since=since)  # and in request order
+
+
+@pytest.mark.charms("rolling-restart")
+@pytest.mark.parametrize("where", ["2.9", "3.6.8"])
+def test_a_juju_that_runs_the_leaders_own_databag_hook_rolls_the_same_way(
+    built_charms, tmp_path, where
+):
+    # Juju 2.9 and some 3.6 releases (juju/juju#20178, 3.6.8) run relation-changed on the
+    # leader for its own databag change as well as the wake's: one hook more, same roll.
+    profile = JUJU_2_9 if where == "2.9" else replace(JUJU_3_6, leader_app_hooks=True)
+    charm = str(built_charms["rolling-restart"])
+    with Simulation(
+        charm, units=5, seed=1, backend=BACKEND, workdir=str(tmp_path), profile=profile
+    ) as sim:
+        check_quiesced(sim)
+        since, _ = roll(sim)
+
+        assert check_rolled(sim, since=since) == 1
+        order = workers(sim, since=since)
+        assert sorted(order) == sorted(sim.units)
+        assert order == check_fifo(sim, since=since)
+        own = [r for r in sim.trace if r.unit == sim.leader and r.event == "begin"]
+        assert any(r.hook == "coordinator-relation-changed" and r.remote_unit is None for r in own)
 
 
 @pytest.mark.charms("rolling-restart")

@@ -237,3 +237,16 @@ def test_garbage_in_the_wake_is_reported_once_per_reader_and_dropped_by_the_lead
     assert all("application databag 'coordinator-wake'" in m for _, m in warnings)
     assert "coordinator-wake" not in model.app_data
     assert "coordinator-awake" not in model.settings["app/1"]
+
+
+def test_a_leader_whose_clock_stepped_back_asks_again_before_writing(model, monkeypatch):
+    def handler():
+        earlier = time.time() - 60
+        monkeypatch.setattr(time, "time", lambda: earlier)
+        return acquire("restart")
+
+    model.calls.clear()
+    model.run("app/0", "config-changed", handler=handler)
+
+    assert [c[1] for c in model.calls].count("is-leader") == 2
+    assert list(model.grants()) == ["app/0"]
