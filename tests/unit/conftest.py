@@ -467,6 +467,18 @@ def unit_flags(model, unit):
         store.conn.close()
 
 
+def unit_memory(model, unit, key):
+    """Return what ``unit``'s unitdata keeps under ``key`` between hooks (None: nothing)."""
+    db = model.tmp_path / (unit.replace("/", "-") + ".db")
+    if not db.exists():
+        return None
+    store = unitdata.Storage(str(db))
+    try:
+        return store.get(key)
+    finally:
+        store.conn.close()
+
+
 @pytest.fixture
 def model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

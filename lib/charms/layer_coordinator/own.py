@@ -43,7 +43,7 @@ class OwnData:
         self.released = released  # this unit's release records as loaded
         self.on_relation = on_relation
         self.unpublished = unpublished  # kept in unitdata, not yet in the relation data
-        self.kept_locally = bool(unpublished)
+        self.local = dict(unpublished)  # what unitdata keeps, as loaded
         self.awake = None  # this unit's "coordinator-awake" value as loaded
 
     @classmethod
@@ -65,6 +65,7 @@ class OwnData:
         rkey = wire.released_key(key)
         published = wire.parse_locks(settings.get(key), f"this unit's {key!r} relation data")
         released = wire.parse_locks(settings.get(rkey), f"this unit's {rkey!r} data")
+        awake = settings.get(wire.AWAKE_KEY)
         # A request the relation data shows (or shows let go) is published.
         unpublished = {
             lock: ts
@@ -73,25 +74,30 @@ class OwnData:
         }
         if unpublished:
             log(
-                f"publishing requests made while the relation was unreadable: "
-                f"{sorted(unpublished)}",
+                f"requests kept in unitdata, not in the relation data: {sorted(unpublished)}",
                 "DEBUG",
             )
         merged = dict(unpublished)
         merged.update(published)
         own = cls(merged, released, True, unpublished)
-        own.kept_locally = bool(pending)
-        own.awake = settings.get(wire.AWAKE_KEY)
+        own.local = pending
+        own.awake = awake
         own.loaded = dict(published)
         return own
 
-    def save(self, transport, own, stored, awake=None):
+    def save(self, transport, own, stored, awake=None, withheld=()):
         """Write this unit's requests and release records if they changed.
 
         ``stored`` is this unit's grants as the leader-owned data holds them
         after this hook: a grant there whose request is gone is recorded as
         released, so that a leader who never saw the request can hand the
         lock on. ``awake`` is the wake this unit answers (written once).
+
+        ``withheld`` names requests of the leader that its own grant in the
+        leader-owned data stands for: they are kept in unitdata, not
+        published (a broadcast to every peer that nobody needs). Should the
+        unit lose leadership first, its next hook publishes them; a new
+        leader keeps a grant whose holder shows no request meanwhile.
         """
         kv = unitdata.kv()
         if not self.on_relation:
@@ -99,8 +105,9 @@ class OwnData:
                 kv.set(wire.LOCAL_KEY, own)
             return
         settings = {}
-        if own != self.loaded:
-            settings[transport.key] = wire.dump(own)
+        publish = {lock: ts for lock, ts in own.items() if lock not in withheld}
+        if publish != self.loaded:
+            settings[transport.key] = wire.dump(publish)
         marker = dict(self.released)
         for lock, ts in stored.items():
             if own.get(lock) != ts and marker.get(lock, "") < ts:
@@ -111,13 +118,17 @@ class OwnData:
             settings[wire.AWAKE_KEY] = awake
         if settings:
             transport.write_own(settings)
-        if self.kept_locally:
-            # Kept until a later hook finds them in the relation data.
-            keep = {lock: ts for lock, ts in self.unpublished.items() if own.get(lock) == ts}
-            if not keep:
-                kv.unset(wire.LOCAL_KEY)
-            elif keep != self.unpublished:
+        # Kept until a later hook finds them in the relation data.
+        keep = {
+            lock: ts
+            for lock, ts in own.items()
+            if lock in withheld or self.unpublished.get(lock) == ts
+        }
+        if keep != self.local:
+            if keep:
                 kv.set(wire.LOCAL_KEY, keep)
+            else:
+                kv.unset(wire.LOCAL_KEY)
 
 
 def next_request_timestamp():

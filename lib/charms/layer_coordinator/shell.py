@@ -467,6 +467,7 @@ class LayerCoordinator(BaseCoordinator):
         self._held &= set(own)
         if self._held != self._loaded_held:
             unitdata.kv().set(wire.HELD_KEY, sorted(self._held))
+        withheld = ()
         if self._leader:
             self._name_waker()
             # Juju promises leadership for 30 s after is-leader said true: ask
@@ -476,7 +477,9 @@ class LayerCoordinator(BaseCoordinator):
             # (and retried) instead of a WARNING.
             elapsed = time.time() - self._leader_since
             confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
-            if not self._transport.publish(self._leader_data(), confirm=confirm):
+            if self._transport.publish(self._leader_data(), confirm=confirm):
+                withheld = self._withheld(own)
+            else:
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
                 )
@@ -488,7 +491,23 @@ class LayerCoordinator(BaseCoordinator):
             own,
             self._transport.stored_grants.get(self._unit, {}),
             awake=self._awake,
+            withheld=withheld,
         )
+
+    def _withheld(self, own):
+        """The leader's requests that its own grant, just published, stands for.
+
+        Not published in its unit settings: every peer would run a hook for
+        a request only the leader decides on, and again when it is deleted.
+        The grant in the application databag shows the lock held; unitdata
+        keeps the request (see OwnData.save). A request already published
+        stays published until released.
+        """
+        mine = self._ledger.grants.get(self._unit, {})
+        loaded = self._own.loaded
+        return {
+            lock for lock, ts in own.items() if mine.get(lock) == ts and loaded.get(lock) != ts
+        }
 
     def _name_waker(self):
         """Ask a peer to wake the leader once its own grants have committed.

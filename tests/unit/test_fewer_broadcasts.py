@@ -1,0 +1,102 @@
+"""Writes nobody needs and reads of what cannot have changed (issue 20's bench targets).
+
+- A leader's request that its own grant stands for is not published in its
+  unit settings: every peer would run a relation-changed for it, and again
+  for its deletion, while only the leader decides on it. unitdata keeps it;
+  should the unit lose leadership first, its next hook publishes it, and a
+  new leader keeps a grant whose holder shows no request meanwhile.
+"""
+
+import json
+
+from conftest import unit_memory
+
+LOCAL = "coordinator.local-requests"
+
+
+def acquire(lock, hold=False):
+    import charms.coordinator
+
+    return charms.coordinator.acquire(lock, hold=hold)
+
+
+def own_settings_written(model, unit):
+    return [args for u, tool, args in model.calls if u == unit and tool == "relation-set"]
+
+
+# -- the leader's own request ----------------------------------------------------
+
+
+def test_a_leader_granting_itself_at_once_broadcasts_no_request(model):
+    model.run("app/0", "update-status")
+    model.calls.clear()
+
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+
+    assert list(model.grants()) == ["app/0"]
+    assert model.requests_of("app/0") == {}
+    assert list(unit_memory(model, "app/0", LOCAL)) == ["restart"]
+    assert own_settings_written(model, "app/0") == []
+
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/1")  # the wake
+
+    assert "coordinator.granted.restart" in hook.flags_in_handler
+    assert model.grants() == {}
+    assert unit_memory(model, "app/0", LOCAL) is None
+    assert own_settings_written(model, "app/0") == []  # nothing to delete either
+
+
+def test_a_leader_queued_behind_a_holder_publishes_its_request(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert list(model.grants()) == ["app/1"]
+
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+
+    assert list(model.requests_of("app/0")) == ["restart"]  # a successor must see it
+    assert list(model.grants()) == ["app/1"]
+
+
+def test_a_deposed_leader_keeps_its_grant_works_and_says_it_let_go(model):
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+    grant = model.grants()["app/0"]["restart"]
+    model.run("app/2", handler=lambda: acquire("restart"))
+    model.leader = "app/1"
+
+    model.run("app/1", "leader-elected")  # sees app/0's grant, no request from it
+    assert model.grants() == {"app/0": {"restart": grant}}
+
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert "coordinator.granted.restart" in hook.flags_in_handler  # its committed grant
+    assert model.requests_of("app/0") == {}  # asked, worked and let go in one hook
+    assert json.loads(model.settings["app/0"]["coordinator-released"]) == {"restart": grant}
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert list(model.grants()) == ["app/2"]
+
+
+def test_a_deposed_leader_waiting_for_its_grant_publishes_its_request(model):
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart", hold=True))
+    ts = model.grants()["app/0"]["restart"]
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # holds it
+    model.leader = "app/1"
+
+    model.run("app/0", "update-status")
+
+    assert model.requests_of("app/0") == {"restart": ts}
+    model.run("app/1", "leader-elected")
+    assert model.grants() == {"app/0": {"restart": ts}}
+
+
+def test_a_withheld_request_survives_a_commit_juju_refuses(model):
+    model.lease_lapses_before_commit = "app/1"
+
+    hook = model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+
+    assert hook.commit_refused
+    assert model.grants() == {}
+    assert model.requests_of("app/0") == {}
+    model.run("app/0", "config-changed")  # Juju retries it; the charm does not ask again
+    assert list(model.requests_of("app/0")) == ["restart"]
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert list(model.grants()) == ["app/0"]
