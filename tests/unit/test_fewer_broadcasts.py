@@ -1,17 +1,26 @@
 """Writes nobody needs and reads of what cannot have changed (issue 20's bench targets).
 
+Two rules, each a broadcast or a hook-tool call saved per hook:
+
 - A leader's request that its own grant stands for is not published in its
   unit settings: every peer would run a relation-changed for it, and again
   for its deletion, while only the leader decides on it. unitdata keeps it;
   should the unit lose leadership first, its next hook publishes it, and a
   new leader keeps a grant whose holder shows no request meanwhile.
+- In a hook of the peer relation a unit takes its own settings from the copy
+  unitdata keeps of its last read: only the unit writes them, and a hook
+  that writes them drops the copy, so the next hook reads what Juju
+  committed, or refused. Every other hook reads them from Juju.
 """
 
 import json
 
+import pytest
+
 from conftest import unit_memory
 
 LOCAL = "coordinator.local-requests"
+COPY = "coordinator.own-settings"
 
 
 def acquire(lock, hold=False):
@@ -22,6 +31,14 @@ def acquire(lock, hold=False):
 
 def own_settings_written(model, unit):
     return [args for u, tool, args in model.calls if u == unit and tool == "relation-set"]
+
+
+def own_reads(model, unit):
+    return [
+        args
+        for u, tool, args in model.calls
+        if u == unit and tool == "relation-get" and args[1] == unit
+    ]
 
 
 # -- the leader's own request ----------------------------------------------------
@@ -100,3 +117,83 @@ def test_a_withheld_request_survives_a_commit_juju_refuses(model):
     assert list(model.requests_of("app/0")) == ["restart"]
     model.run("app/1", "coordinator-relation-changed", remote="app/0")
     assert list(model.grants()) == ["app/0"]
+
+
+# -- the copy of its own settings ------------------------------------------------
+
+
+def test_a_peer_relation_hook_after_one_that_wrote_nothing_reads_no_own_settings(model):
+    model.run("app/1", "update-status")
+    model.calls.clear()
+
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+
+    assert own_reads(model, "app/1") == []
+
+
+def test_the_hook_after_a_write_reads_own_settings_again(model):
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    model.run("app/1", "coordinator-relation-changed", handler=lambda: acquire("x"))
+    assert unit_memory(model, "app/1", COPY) is None
+    model.calls.clear()
+
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+
+    assert len(own_reads(model, "app/1")) == 1
+    assert unit_memory(model, "app/1", COPY)["requests"] == model.requests_of("app/1")
+
+
+def test_other_hooks_read_own_settings(model):
+    model.run("app/1", "update-status")
+    model.calls.clear()
+
+    model.run("app/1", "update-status")
+    model.run("app/1", "config-changed")
+
+    assert len(own_reads(model, "app/1")) == 2
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "garbage",
+        {"relation": "coordinator:9", "requests": {}, "released": {}, "awake": None},
+        {"relation": "coordinator:0", "requests": [], "released": {}, "awake": None},
+        {"relation": "coordinator:0", "requests": {}, "released": {}, "awake": 5},
+    ],
+    ids=["not-a-dict", "other-relation", "requests-not-a-dict", "awake-not-text"],
+)
+def test_an_unusable_copy_is_read_again_and_nothing_is_lost(model, copy):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    assert unit_memory(model, "app/1", COPY) is not None
+
+    def spoil():
+        from charmhelpers.core import unitdata
+
+        unitdata.kv().set(COPY, copy)
+
+    model.run("app/1", "update-status", handler=spoil)  # e.g. an older revision's value
+    model.calls.clear()
+
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+
+    assert len(own_reads(model, "app/1")) == 1
+    assert list(model.requests_of("app/1")) == ["restart"]
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert list(model.grants()) == ["app/1"]
+
+
+def test_a_release_is_not_undone_by_the_copy_read_before_it(model):
+    model.run("app/1", handler=lambda: acquire("restart"))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")  # the copy: asked
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")  # works, releases
+    assert model.requests_of("app/1") == {}
+    model.calls.clear()
+
+    hook = model.run("app/1", "coordinator-relation-changed", remote="app/2", handler=lambda: None)
+
+    assert "coordinator.requested.restart" not in hook.flags_in_handler
+    assert own_settings_written(model, "app/1") == []
+    assert model.requests_of("app/1") == {}

@@ -47,25 +47,45 @@ class OwnData:
         self.awake = None  # this unit's "coordinator-awake" value as loaded
 
     @classmethod
-    def load(cls, transport, unit, key):
+    def load(cls, transport, unit, key, use_copy=False):
+        """Load this unit's requests and release records.
+
+        With ``use_copy`` (a hook of the peer relation itself) they come from
+        the copy unitdata keeps of what this unit last read, when there is
+        one: only this unit writes its settings, and a hook that writes them
+        drops the copy, so the next hook reads what Juju committed (or
+        refused). Any other hook reads them from Juju.
+        """
         kv = unitdata.kv()
         pending = wire.parse_locks(kv.get(wire.LOCAL_KEY), "requests kept in unitdata")
         if transport.relation_id is None:
             log("no peer relation yet; requests kept locally", "DEBUG")
             return cls(pending, {}, False, pending)
-        try:
-            settings = transport.read_unit(unit)
-        except Unreadable as exc:
-            log(
-                f"own relation settings not readable yet ({exc}); keeping requests locally",
-                "DEBUG",
-            )
-            return cls(pending, {}, False, pending)
-        settings = settings or {}
-        rkey = wire.released_key(key)
-        published = wire.parse_locks(settings.get(key), f"this unit's {key!r} relation data")
-        released = wire.parse_locks(settings.get(rkey), f"this unit's {rkey!r} data")
-        awake = settings.get(wire.AWAKE_KEY)
+        copy = _copy(kv.get(wire.OWN_KEY), transport.relation_id) if use_copy else None
+        if copy is not None:
+            published, released, awake = copy
+        else:
+            try:
+                settings = transport.read_unit(unit)
+            except Unreadable as exc:
+                log(
+                    f"own relation settings not readable yet ({exc}); keeping requests locally",
+                    "DEBUG",
+                )
+                return cls(pending, {}, False, pending)
+            settings = settings or {}
+            rkey = wire.released_key(key)
+            published = wire.parse_locks(settings.get(key), f"this unit's {key!r} relation data")
+            released = wire.parse_locks(settings.get(rkey), f"this unit's {rkey!r} data")
+            awake = settings.get(wire.AWAKE_KEY)
+            copy = {
+                "relation": transport.relation_id,
+                "requests": published,
+                "released": released,
+                "awake": awake,
+            }
+            if kv.get(wire.OWN_KEY) != copy:
+                kv.set(wire.OWN_KEY, copy)
         # A request the relation data shows (or shows let go) is published.
         unpublished = {
             lock: ts
@@ -118,6 +138,7 @@ class OwnData:
             settings[wire.AWAKE_KEY] = awake
         if settings:
             transport.write_own(settings)
+            kv.unset(wire.OWN_KEY)  # the next hook reads what Juju committed
         # Kept until a later hook finds them in the relation data.
         keep = {
             lock: ts
@@ -129,6 +150,20 @@ class OwnData:
                 kv.set(wire.LOCAL_KEY, keep)
             else:
                 kv.unset(wire.LOCAL_KEY)
+
+
+def _copy(stored, relation_id):
+    """(requests, release records, awake) from unitdata's copy, or None if unusable."""
+    if not isinstance(stored, dict) or stored.get("relation") != relation_id:
+        return None
+    requests, released = stored.get("requests"), stored.get("released")
+    awake = stored.get("awake")
+    if not isinstance(requests, dict) or not isinstance(released, dict):
+        return None
+    if awake is not None and not isinstance(awake, str):
+        return None
+    source = "unitdata's copy of this unit's settings"
+    return wire.parse_locks(requests, source), wire.parse_locks(released, source), awake
 
 
 def next_request_timestamp():

@@ -195,7 +195,8 @@ class LayerCoordinator(BaseCoordinator):
         self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
         if wake is not None and wake[0] == self._unit and not self._leader:
             self._awake = wake[1]
-        self._own = OwnData.load(self._transport, self._unit, self.key)
+        in_relation = self.relid is not None and os.environ.get("JUJU_RELATION_ID") == self.relid
+        self._own = OwnData.load(self._transport, self._unit, self.key, use_copy=in_relation)
         own = self._own.requests
         revoked = data.revoked.get(self._unit, {})
         for lock, ts in sorted(own.items()):

@@ -50,6 +50,7 @@ LOCAL_KEY = "coordinator.local-requests"  # requests kept while the relation can
 HELD_KEY = "coordinator.held"  # locks acquired with hold=True
 DEPARTED_KEY = "coordinator.departed"  # peers whose relation-departed this unit ran
 LAST_REQUEST_KEY = "coordinator.last-request"  # this unit's latest request timestamp
+OWN_KEY = "coordinator.own-settings"  # this unit's settings as last read, until it writes
 
 #: charmhelpers' timestamp format.
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%fZ"
