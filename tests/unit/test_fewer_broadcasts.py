@@ -197,3 +197,17 @@ def test_a_release_is_not_undone_by_the_copy_read_before_it(model):
     assert "coordinator.requested.restart" not in hook.flags_in_handler
     assert own_settings_written(model, "app/1") == []
     assert model.requests_of("app/1") == {}
+
+
+def test_a_grant_the_copy_cannot_explain_makes_the_unit_read_its_settings(model):
+    model.run("app/1", "update-status")  # the copy: no requests
+    # Its charm code writes the layer's key itself (a buggy charm, an older library).
+    model.settings["app/1"]["coordinator"] = json.dumps({"x": "2026-01-01 00:00:00.000000Z"})
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert list(model.grants()) == ["app/1"]
+    model.calls.clear()
+
+    hook = model.run("app/1", "coordinator-relation-changed", remote="app/0", handler=lambda: None)
+
+    assert len(own_reads(model, "app/1")) == 1
+    assert "coordinator.granted.x" in hook.flags_in_handler

@@ -47,14 +47,17 @@ class OwnData:
         self.awake = None  # this unit's "coordinator-awake" value as loaded
 
     @classmethod
-    def load(cls, transport, unit, key, use_copy=False):
+    def load(cls, transport, unit, key, use_copy=False, grants=None):
         """Load this unit's requests and release records.
 
         With ``use_copy`` (a hook of the peer relation itself) they come from
         the copy unitdata keeps of what this unit last read, when there is
         one: only this unit writes its settings, and a hook that writes them
         drops the copy, so the next hook reads what Juju committed (or
-        refused). Any other hook reads them from Juju.
+        refused). Any other hook reads them from Juju, and so does one in
+        which the leader-owned data holds a grant for this unit that the
+        copy has no request or release record for (``grants``): charm code
+        may have written the layer's keys itself.
         """
         kv = unitdata.kv()
         pending = wire.parse_locks(kv.get(wire.LOCAL_KEY), "requests kept in unitdata")
@@ -62,6 +65,8 @@ class OwnData:
             log("no peer relation yet; requests kept locally", "DEBUG")
             return cls(pending, {}, False, pending)
         copy = _copy(kv.get(wire.OWN_KEY), transport.relation_id) if use_copy else None
+        if copy is not None and _unexplained(grants or {}, copy[0], copy[1]):
+            copy = None
         if copy is not None:
             published, released, awake = copy
         else:
@@ -164,6 +169,13 @@ def _copy(stored, relation_id):
         return None
     source = "unitdata's copy of this unit's settings"
     return wire.parse_locks(requests, source), wire.parse_locks(released, source), awake
+
+
+def _unexplained(grants, requests, released):
+    """Whether a grant answers no request or release record of this unit's."""
+    return any(
+        requests.get(lock) != ts and released.get(lock, "") < ts for lock, ts in grants.items()
+    )
 
 
 def next_request_timestamp():

@@ -196,7 +196,13 @@ class LayerCoordinator(BaseCoordinator):
         if wake is not None and wake[0] == self._unit and not self._leader:
             self._awake = wake[1]
         in_relation = self.relid is not None and os.environ.get("JUJU_RELATION_ID") == self.relid
-        self._own = OwnData.load(self._transport, self._unit, self.key, use_copy=in_relation)
+        self._own = OwnData.load(
+            self._transport,
+            self._unit,
+            self.key,
+            use_copy=in_relation,
+            grants=self._transport.stored_grants.get(self._unit, {}),
+        )
         own = self._own.requests
         revoked = data.revoked.get(self._unit, {})
         for lock, ts in sorted(own.items()):
