@@ -166,12 +166,34 @@ def test_a_revoked_grant_ends_and_the_request_is_not_granted_again():
     assert led.revoked == {"app/1": {"restart": ts(2)}}  # kept while the request is there
 
 
-def test_a_revocation_is_forgotten_once_its_request_is_gone():
-    led = ledger({"app/0": {}, "app/1": {}}, revoked={"app/1": {"restart": ts(2)}})
+def test_a_revocation_is_forgotten_once_its_unit_says_it_let_go_of_the_request():
+    led = ledger(
+        {"app/0": {}, "app/1": {}},
+        revoked={"app/1": {"restart": ts(2)}},
+        released={"app/1": {"restart": ts(2)}},
+    )
 
     decide(led)
 
     assert led.revoked == {}
+
+
+def test_a_revocation_is_forgotten_once_its_unit_asks_again():
+    led = ledger({"app/0": {}, "app/1": {"restart": ts(5)}}, revoked={"app/1": {"restart": ts(2)}})
+
+    decide(led)
+
+    assert led.revoked == {}
+
+
+def test_a_revocation_is_kept_while_its_unit_shows_neither_request_nor_release():
+    # A deposed leader's request that its own grant stood for was never
+    # published; its unit drops it, and says so, in its next hook.
+    led = ledger({"app/0": {}, "app/1": {}}, revoked={"app/1": {"restart": ts(2)}})
+
+    decide(led)
+
+    assert led.revoked == {"app/1": {"restart": ts(2)}}
 
 
 def test_nothing_is_granted_while_paused_but_grants_still_end():

@@ -211,3 +211,53 @@ def test_a_grant_the_copy_cannot_explain_makes_the_unit_read_its_settings(model)
 
     assert len(own_reads(model, "app/1")) == 1
     assert "coordinator.granted.x" in hook.flags_in_handler
+
+
+def test_a_revoked_grant_of_a_deposed_leader_is_not_granted_again(model):
+    # Found in review: the new leader saw no request of app/0's and forgot the
+    # revocation at once; app/0 then published its request and got it again.
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart", hold=True))
+    ts = model.grants()["app/0"]["restart"]
+    model.leader = "app/1"
+    model.run("app/1", "leader-elected")
+    model.run("app/2", handler=lambda: acquire("restart"))
+
+    _, failed = model.action("app/1", "coordinator-release", unit="app/0")
+
+    assert failed is None
+    assert json.loads(model.app_data["coordinator-revoked"]) == {"app/0": {"restart": ts}}
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    assert list(model.grants()) == ["app/2"]
+    model.run("app/2", "coordinator-relation-changed", remote="app/1")  # works, releases
+    model.run("app/1", "coordinator-relation-changed", remote="app/2")
+    assert model.grants() == {}
+
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/1", handler=lambda: None)
+
+    assert "coordinator.requested.restart" not in hook.flags_in_handler
+    assert model.requests_of("app/0") == {}
+    assert any("an operator revoked app/0's 'restart'" in m for _, _, m in model.logs)
+    model.run("app/1", "coordinator-relation-changed", remote="app/0")
+    assert model.grants() == {}
+    assert "coordinator-revoked" not in model.app_data  # app/0 said it let go
+
+
+def test_a_leader_holding_a_lock_it_never_published_uses_its_copy(model):
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart", hold=True))
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # the wake: holds it
+    model.calls.clear()
+
+    hook = model.run("app/0", "coordinator-relation-changed", remote="app/2", handler=lambda: None)
+
+    assert "coordinator.granted.restart" in hook.flags_in_handler
+    assert own_reads(model, "app/0") == []
+
+
+def test_a_new_leader_named_to_wake_the_old_one_answers(model):
+    model.run("app/0", "config-changed", handler=lambda: acquire("restart"))
+    waker = model.app_data["coordinator-wake"].split()[0]
+    model.leader = waker
+
+    model.run(waker, "leader-elected")
+
+    assert "coordinator-awake" in model.settings[waker]  # app/0 gets its hook

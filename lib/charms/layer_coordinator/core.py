@@ -339,14 +339,23 @@ class Ledger:
         return decisions
 
     def forget_revocations(self):
-        """Drop revocations whose request is gone (kept for unreadable units)."""
+        """Drop revocations whose request is gone (kept for unreadable units).
+
+        A member that shows no request for the lock and no release record
+        of ``ts`` keeps its revocation too: a leader's request that its own
+        grant stood for was never published, and its unit, deposed
+        meanwhile, still has it until its next hook.
+        """
         kept = {}
         for unit, locks in self.revoked.items():
             current = self.requests.get(unit, {})
+            released = self.released.get(unit, {})
             still = {
                 lock: ts
                 for lock, ts in locks.items()
-                if current.get(lock) == ts or unit in self.unreadable
+                if current.get(lock) == ts
+                or unit in self.unreadable
+                or (unit in self.requests and lock not in current and released.get(lock, "") < ts)
             }
             if still:
                 kept[unit] = still

@@ -65,7 +65,7 @@ class OwnData:
             log("no peer relation yet; requests kept locally", "DEBUG")
             return cls(pending, {}, False, pending)
         copy = _copy(kv.get(wire.OWN_KEY), transport.relation_id) if use_copy else None
-        if copy is not None and _unexplained(grants or {}, copy[0], copy[1]):
+        if copy is not None and _unexplained(grants or {}, {**pending, **copy[0]}, copy[1]):
             copy = None
         if copy is not None:
             published, released, awake = copy

@@ -89,6 +89,7 @@ class LayerCoordinator(BaseCoordinator):
         self._leader_since = None  # wall time of this hook's is-leader call
         self._wake = None  # the leader-owned "coordinator-wake" value
         self._awake = None  # the wake this unit answers in this hook, if asked
+        self._let_go = {}  # revoked requests dropped in this hook: {lock: ts}
 
     # -- state (BaseCoordinator's attributes) -------------------------------
 
@@ -193,8 +194,8 @@ class LayerCoordinator(BaseCoordinator):
         self.leader_unit = self._unit if self._leader else data.leader
         wake = wire.parse_wake(data.wake, self._transport.place)
         self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
-        if wake is not None and wake[0] == self._unit and not self._leader:
-            self._awake = wake[1]
+        if wake is not None and wake[0] == self._unit:
+            self._awake = wake[1]  # a leader too: the one who named it may have lost the lease
         in_relation = self.relid is not None and os.environ.get("JUJU_RELATION_ID") == self.relid
         self._own = OwnData.load(
             self._transport,
@@ -208,6 +209,7 @@ class LayerCoordinator(BaseCoordinator):
         for lock, ts in sorted(own.items()):
             if revoked.get(lock) == ts:
                 del own[lock]
+                self._let_go[lock] = ts  # a release record lets the leader forget it
                 self._held.discard(lock)
                 log(
                     f"an operator revoked {self._unit}'s {lock!r} "
@@ -496,7 +498,7 @@ class LayerCoordinator(BaseCoordinator):
         self._own.save(
             self._transport,
             own,
-            self._transport.stored_grants.get(self._unit, {}),
+            {**self._let_go, **self._transport.stored_grants.get(self._unit, {})},
             awake=self._awake,
             withheld=withheld,
         )
