@@ -213,6 +213,48 @@ def test_upgrade_charm_replaces_files_but_keeps_unit_state(tmp_path):
             assert os.path.exists(os.path.join(sim.unit_dir(unit), "VERSION"))
 
 
+def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_path):
+    new = tmp_path / "v2"
+    shutil.copytree(fixture_charm("reactive-peer"), str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        fixture_charm("reactive-peer"),
+        units=3,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+    ) as sim:
+        sim.run_until_quiet()
+        first, *later = sim.units
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new), units=[first])
+        sim.run_until_quiet()
+
+        upgraded = {r.unit for r in sim.trace[start:] if r.hook == "upgrade-charm"}
+        assert upgraded == {first}
+        assert [os.path.exists(os.path.join(sim.unit_dir(u), "VERSION")) for u in sim.units] == [
+            True,
+            False,
+            False,
+        ]
+
+        sim.upgrade_charm(fixture_charm("reactive-peer"), units=[later[0]])  # and back
+        sim.run_until_quiet()
+        assert not os.path.exists(os.path.join(sim.unit_dir(later[0]), "VERSION"))
+        assert os.path.exists(os.path.join(sim.unit_dir(first), "VERSION"))  # not told yet
+
+        start = len(sim.trace)
+        sim.deliver_charm([first, later[1]])
+        sim.run_until_quiet()
+
+        upgraded = sorted(
+            r.unit for r in sim.trace[start:] if r.hook == "upgrade-charm" and r.event == "commit"
+        )
+        assert upgraded == sorted([first, later[1]])
+        assert not any(os.path.exists(os.path.join(sim.unit_dir(u), "VERSION")) for u in sim.units)
+
+
 def test_a_hook_loop_is_reported_with_the_looping_hook(tmp_path):
     charm = scripted_charm(
         tmp_path / "charm",

@@ -100,9 +100,9 @@ def next_hook(
     if action is not None:
         return action
     if not unit.dying:
-        if unit.charm_seen != model.charm_version:
+        if unit.charm_seen != model.charm_for(unit.name):
             return HookSpec(
-                kind="upgrade-charm", name="upgrade-charm", version=model.charm_version
+                kind="upgrade-charm", name="upgrade-charm", version=model.charm_for(unit.name)
             )
         if unit.config_seen != model.config_version:
             return HookSpec(
@@ -310,18 +310,18 @@ class UnitAgents(object):
         version = None
         if spec.kind == "upgrade-charm":
             version = spec.version
-            if unit.error_hook is not None and version != self.model.charm_version:
+            known = self.model.charm_for(unit.name)
+            if unit.error_hook is not None and version != known:
                 # Retrying a failed upgrade-charm after a newer upgrade: as
                 # `juju upgrade-charm --force-units`, retry with the newest
                 # files (another upgrade-charm follows for the new version).
-                version = self.model.charm_version
-        elif (
-            unit.error_hook is not None
-            and self._files_version.get(unit.name, 0) != self.model.charm_version
-        ):
+                version = known
+        elif unit.error_hook is not None and self._files_version.get(
+            unit.name, 0
+        ) != self.model.charm_for(unit.name):
             # A unit in error gets the new charm too (--force-units); the
             # failed hook is retried with it, and upgrade-charm runs after.
-            version = self.model.charm_version
+            version = self.model.charm_for(unit.name)
         if version is not None and self._files_version.get(unit.name, 0) != version:
             source = self._charm_sources[version]
             self._manifests[unit.name] = charmdir.replace_charm_files(

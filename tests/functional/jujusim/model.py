@@ -164,6 +164,9 @@ class ModelState:
     model_uuid: str
     application: str
     charm_version: int = 0
+    # Units whose agent has not learned of the application's latest charm
+    # yet: unit -> the charm version it knows (see `charm_for`).
+    charm_known: Dict[str, int] = field(default_factory=dict)
     units: Dict[str, UnitState] = field(default_factory=dict)
     next_unit_number: int = 0
     leader: Optional[str] = None
@@ -182,6 +185,10 @@ class ModelState:
 
     def copy(self) -> "ModelState":
         return copy.deepcopy(self)
+
+    def charm_for(self, unit: str) -> int:
+        """The charm version `unit`'s agent knows the application has (upgrade-charm's target)."""
+        return self.charm_known.get(unit, self.charm_version)
 
     def leads(self, unit: str) -> bool:
         """Whether `unit` holds the lease and its agent can still renew it."""

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from . import charmdir
 from .agent import UnitAgents
@@ -481,9 +481,23 @@ class Simulation(object):
         check_skew(unit, seconds, self.model.application)
         self._clocks.skew[unit] = float(seconds)
 
-    def upgrade_charm(self, new_charm_dir: str):
-        """Deploy a new charm revision; each unit runs upgrade-charm then config-changed."""
+    def upgrade_charm(self, new_charm_dir: str, units: Optional[Iterable[str]] = None):
+        """Deploy a new charm revision (`juju refresh`): upgrade-charm, then config-changed.
+
+        Every unit's agent learns of it at once, or with `units` only those
+        (live units); the others keep running the charm they have until
+        `deliver_charm` names them. Juju refreshes no unit in any set order:
+        each unit agent acts on the application's new charm on its own, when
+        its watcher reports it and its current hook has ended, so a scenario
+        may pick which units run the new revision while the others still
+        run the old one. A later refresh (back to an older build too) is a
+        new version; a unit held back meanwhile goes straight to the newest.
+        """
         self._check_open()
+        if units is not None:
+            units = set(units)
+            for name in units:
+                self._live_unit(name)
         info = charmdir.load_charm(new_charm_dir)
         if info.name != self._charm.name:
             raise SimulationError(
@@ -492,6 +506,12 @@ class Simulation(object):
         if sorted(info.peers) != sorted(self._charm.peers):
             raise SimulationError("jujusim does not simulate adding or removing peer relations")
         self._charm = info
+        if units is not None:
+            for name, unit in self.model.units.items():
+                if unit.alive and name not in units:
+                    self.model.charm_known.setdefault(name, self.model.charm_for(name))
+        for name in units or ():
+            self.model.charm_known.pop(name, None)
         self.model.charm_version += 1
         self._agents.add_charm(self.model.charm_version, info.path)
         config = dict(info.config_defaults.items())
@@ -499,6 +519,14 @@ class Simulation(object):
         if config != self.model.config:
             self.model.config = config
             self.model.config_version += 1
+        self._sched.wake_all()
+
+    def deliver_charm(self, units: Iterable[str]):
+        """The agents of `units` learn of the application's latest charm (see `upgrade_charm`)."""
+        self._check_open()
+        for name in units:
+            self._live_unit(name)
+            self.model.charm_known.pop(name, None)
         self._sched.wake_all()
 
     def run_action(self, unit: str, name: str, params: Optional[dict] = None) -> str:
@@ -528,6 +556,7 @@ class Simulation(object):
             "expire_lease",
             "fail_next_hook",
             "upgrade_charm",
+            "deliver_charm",
             "run_action",
             "set_clock_skew",
             "write_relation_settings",
