@@ -1,0 +1,76 @@
+"""Refreshing a live application from the original layer:coordinator to this layer (issue 21).
+
+Charms built on the test-only stand-in for the original layer
+(``tests/layers/coordinator-original``: grants in leader settings, release
+by deleting the request) and on this layer, refreshed unit by unit in the
+simulator on Juju 3.6 (the original cannot run on Juju 4: it needs
+``leader-get`` and ``leader-set``). Units refresh in no set order
+(``Simulation.upgrade_charm(..., units=...)`` picks who goes first).
+"""
+
+import pytest
+
+from jujusim import JUJU_3_6, Simulation
+from jujusim.invariants import (
+    check_all_requesters_acted,
+    check_max_concurrency,
+    check_quiesced,
+    guarded_intervals,
+)
+
+ORIGINAL = "rolling-restart-original"
+LAYER = "rolling-restart"
+
+
+def run_until_a_non_leader_holds(sim, step=2.0, limit=3600.0):
+    """Advance the simulation until a non-leader is inside guarded work; return it."""
+    end = sim.now + limit
+    while sim.now < end:
+        sim.run_for(step)
+        inside = [
+            iv.unit
+            for iv in guarded_intervals(sim.journal)
+            if iv.end == float("inf") and iv.unit != sim.leader
+        ]
+        if inside:
+            return inside[0]
+    pytest.fail("no non-leader started guarded work")
+
+
+@pytest.mark.charms(ORIGINAL, LAYER)
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 21: a holder on the original releases by deleting its request, "
+    "which the refreshed leader does not take as a release",
+)
+def test_a_leader_refreshed_mid_roll_hands_the_lock_on_when_an_old_holder_releases(
+    built_charms, tmp_path
+):
+    sim = Simulation(
+        str(built_charms[ORIGINAL]),
+        units=3,
+        seed=1,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=JUJU_3_6,
+    )
+    with sim:
+        check_quiesced(sim)
+        since = sim.now
+        sim.set_config(generation=1)
+        holder = run_until_a_non_leader_holds(sim)
+        others = [u for u in sim.units if u != sim.leader]
+
+        sim.upgrade_charm(str(built_charms[LAYER]), units=[sim.leader])
+        check_quiesced(sim)
+
+        # The holder finished on the original and released its way; no
+        # grant of the lock may still name it (today: held until it refreshes).
+        worked = [iv for iv in guarded_intervals(sim.journal) if iv.unit == holder]
+        assert worked[-1].end < sim.now
+        assert holder not in sim.app_data().get("coordinator", "")
+        sim.deliver_charm(others)
+        check_quiesced(sim)
+
+        check_max_concurrency(sim.journal, 1)
+        check_all_requesters_acted(sim.journal, sim.units, since=since)
