@@ -38,11 +38,6 @@ def run_until_a_non_leader_holds(sim, step=2.0, limit=3600.0):
 
 
 @pytest.mark.charms(ORIGINAL, LAYER)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21: a holder on the original releases by deleting its request, "
-    "which the refreshed leader does not take as a release",
-)
 def test_a_leader_refreshed_mid_roll_hands_the_lock_on_when_an_old_holder_releases(
     built_charms, tmp_path
 ):
@@ -65,7 +60,7 @@ def test_a_leader_refreshed_mid_roll_hands_the_lock_on_when_an_old_holder_releas
         check_quiesced(sim)
 
         # The holder finished on the original and released its way; no
-        # grant of the lock may still name it (today: held until it refreshes).
+        # grant of the lock may still name it (before issue 21: held until it refreshed).
         worked = [iv for iv in guarded_intervals(sim.journal) if iv.unit == holder]
         assert worked[-1].end < sim.now
         assert holder not in sim.app_data().get("coordinator", "")

@@ -236,6 +236,8 @@ class LayerCoordinator(BaseCoordinator):
             dying=dying,
             unreadable=self._peers.unreadable,
             commit_first=self._commit_first,
+            fresh=self._peers.fresh,
+            unpublished=data.unpublished,
         )
 
     def _orphans(self, data, own):
@@ -486,8 +488,11 @@ class LayerCoordinator(BaseCoordinator):
             # (and retried) instead of a WARNING.
             elapsed = time.time() - self._leader_since
             confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
+            candidates = self._withheld(own)
+            marked = ledger.unpublished.setdefault(self._unit, {})
+            marked.update((lock, own[lock]) for lock in candidates)
             if self._transport.publish(self._leader_data(), confirm=confirm):
-                withheld = self._withheld(own)
+                withheld = candidates
             else:
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
@@ -504,7 +509,7 @@ class LayerCoordinator(BaseCoordinator):
         )
 
     def _withheld(self, own):
-        """The leader's requests that its own grant, just published, stands for.
+        """The leader's requests that its own grant stands for (marked unpublished).
 
         Not published in its unit settings: every peer would run a hook for
         a request only the leader decides on, and again when it is deleted.
@@ -571,6 +576,7 @@ class LayerCoordinator(BaseCoordinator):
             paused_since=ledger.paused_since,
             leader=self._unit,
             wake=self._wake,
+            unpublished=ledger.unpublished,
         )
 
 

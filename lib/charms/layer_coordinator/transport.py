@@ -89,6 +89,9 @@ class PeerRelationTransport:
             granted_at=wire.parse_grants(settings.get(wire.SINCE_KEY), wire.SINCE_KEY, self.place),
             leader=settings.get(wire.LEADER_KEY),
             wake=settings.get(wire.WAKE_KEY) or None,
+            unpublished=wire.parse_grants(
+                settings.get(wire.UNPUBLISHED_KEY), wire.UNPUBLISHED_KEY, self.place
+            ),
         )
 
     @property
@@ -110,6 +113,12 @@ class PeerRelationTransport:
                 for unit, locks in data.granted_at.items()
             }
         )
+        unpublished = wire.without_empty(
+            {
+                unit: {lock: t for lock, t in locks.items() if grants.get(unit, {}).get(lock) == t}
+                for unit, locks in data.unpublished.items()
+            }
+        )
         wanted = {
             self.key: wire.dump(grants),
             wire.SINCE_KEY: wire.dump(since) if since else "",
@@ -117,6 +126,7 @@ class PeerRelationTransport:
             wire.PAUSED_KEY: data.paused_since or "",
             wire.LEADER_KEY: data.leader,
             wire.WAKE_KEY: data.wake or "",
+            wire.UNPUBLISHED_KEY: wire.dump(unpublished) if unpublished else "",
         }
         changes = {}
         for key, value in wanted.items():
@@ -208,12 +218,23 @@ class Unreadable(Exception):
 class LeaderData:
     """The leader-owned data: grants, grant times, revocations, pause, leader name, waker."""
 
-    __slots__ = ("grants", "granted_at", "revoked", "paused_since", "leader", "wake")
+    __slots__ = (
+        "grants",
+        "granted_at",
+        "revoked",
+        "paused_since",
+        "leader",
+        "wake",
+        "unpublished",
+    )
 
-    def __init__(self, grants, granted_at, revoked, paused_since, leader, wake=None):
+    def __init__(
+        self, grants, granted_at, revoked, paused_since, leader, wake=None, unpublished=None
+    ):
         self.grants = grants
         self.granted_at = granted_at
         self.revoked = revoked
         self.paused_since = paused_since
         self.leader = leader
         self.wake = wake
+        self.unpublished = {} if unpublished is None else unpublished

@@ -34,6 +34,7 @@ class PeerView:
         self._key = key
         self.released = {}
         self.unreadable = set()
+        self.fresh = set()  # read in its own joined/changed hook, clean
         self._loaded = None  # the leader's view as loaded from unitdata (None: none)
 
     def requests(self, own, leader):
@@ -52,6 +53,14 @@ class PeerView:
             return None
         data = wire.PeerData.parse(settings or {}, f"{unit}'s", self._key)
         self.released[unit] = data.released
+        if (
+            unit == hookenv.remote_unit()
+            and hookenv.relation_id() == self._transport.relation_id
+            and hookenv.hook_name().endswith(("-relation-changed", "-relation-joined"))
+            and wire.locks_clean((settings or {}).get(self._key), data.requests)
+        ):
+            # Juju serves a peer's latest committed settings in its own hooks.
+            self.fresh.add(unit)
         return data.requests
 
     def _read_all(self):

@@ -39,6 +39,9 @@ REVOKED_KEY = "coordinator-revoked"  # {unit: {lock: request timestamp}} revoked
 SINCE_KEY = "coordinator-granted-at"  # {unit: {lock: time of the grant}}
 LEADER_KEY = "coordinator-leader"  # the leader's unit name, for messages on other units
 WAKE_KEY = "coordinator-wake"  # "<unit> <timestamp>": the peer that wakes the leader
+UNPUBLISHED_KEY = (
+    "coordinator-unpublished"  # {unit: {lock: ts}}: grants for requests not published
+)
 
 #: Unit key besides KEY and the release record: a waker's answer.
 AWAKE_KEY = "coordinator-awake"  # the timestamp of the wake it answers
@@ -184,6 +187,17 @@ def parse_grants(raw, key, place="application databag"):
         else:
             log(f"ignoring entry {unit!r} of {source}", "WARNING")
     return grants
+
+
+def locks_clean(raw, locks):
+    """True if ``raw`` (a unit's requests text) holds nothing but the valid ``locks``."""
+    if raw is None or raw == "":
+        return True
+    try:
+        data = _loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and len(data) == len(locks)
 
 
 def garbled(raw, grants):
