@@ -85,3 +85,73 @@ def test_the_unpublished_mark_goes_with_the_grant(model):
     assert model.grants() == {}
     assert "coordinator-unpublished" not in model.app_data
     assert unit_flags(model, "app/0") == set()
+
+
+# -- grants the original's leader left in leader settings --------------------------
+
+
+def on_juju_3_6_after_the_original(model, grants):
+    """A model on Juju 3.6 whose leader ran the original layer: its grants in leader settings."""
+    model.juju_version = "3.6.12"
+    model.leader_settings_tools = True
+    model.leader_settings["coordinator"] = json.dumps(grants)
+
+
+def publish_the_original_way(model, unit, lock, ts):
+    """A request as a unit on the original layer commits it (charmhelpers' key and format)."""
+    requests = model.requests_of(unit)
+    requests[lock] = ts
+    model.settings[unit]["coordinator"] = json.dumps(requests)
+
+
+TS1 = "2026-01-01 00:00:01.000000Z"
+TS2 = "2026-01-01 00:00:02.000000Z"
+
+
+def test_a_refreshed_leader_takes_over_the_grant_of_a_holder_still_at_work(model):
+    publish_the_original_way(model, "app/1", "restart", TS2)  # granted by the original
+    publish_the_original_way(model, "app/2", "restart", TS1)  # asked first, still waiting
+    on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS2}})
+
+    model.run("app/0", "upgrade-charm")
+
+    assert model.grants() == {"app/1": {"restart": TS2}}  # not app/2: app/1 may be at work
+    assert any("takes over app/1's grant" in m for _, _, m in model.logs)
+
+
+def test_a_new_leader_takes_over_the_grants_too(model):
+    publish_the_original_way(model, "app/2", "restart", TS2)
+    publish_the_original_way(model, "app/0", "restart", TS1)  # asked first, still waiting
+    on_juju_3_6_after_the_original(model, {"app/2": {"restart": TS2}})
+    model.leader = "app/1"
+
+    model.run("app/1", "leader-elected")
+
+    assert model.grants() == {"app/2": {"restart": TS2}}
+
+
+def test_a_grant_whose_request_is_gone_is_not_taken_over(model):
+    on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS2}})
+
+    model.run("app/0", "upgrade-charm")
+
+    assert model.grants() == {}
+
+
+def test_leader_settings_are_read_only_when_leadership_or_the_charm_changes(model):
+    on_juju_3_6_after_the_original(model, {})
+
+    model.run("app/0", "update-status")
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+    assert [c for c in model.calls if c[1] == "leader-get"] == []
+
+    model.run("app/0", "upgrade-charm")
+    assert len([c for c in model.calls if c[1] == "leader-get"]) == 1
+
+
+def test_on_juju_4_leader_get_is_never_called(model):
+    model.run("app/0", "upgrade-charm")  # the fake fails any leader-get on Juju 4
+    model.leader = "app/1"
+    model.run("app/1", "leader-elected")
+
+    assert [c for c in model.calls if c[1] == "leader-get"] == []

@@ -29,7 +29,7 @@ from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
 from .status import WaitingStatus
-from .transport import LeaderData, PeerRelationTransport, Unreadable
+from .transport import LeaderData, PeerRelationTransport, Unreadable, legacy_grants
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
@@ -239,6 +239,31 @@ class LayerCoordinator(BaseCoordinator):
             fresh=self._peers.fresh,
             unpublished=data.unpublished,
         )
+        if self._leader and hookenv.hook_name() in ("leader-elected", "upgrade-charm"):
+            self._import_legacy_grants()
+
+    def _import_legacy_grants(self):
+        """Take over the grants an older layer's leader left in leader settings.
+
+        Only where the holder's request still is that grant's: the original
+        layer ends a grant once its request is gone, and a holder that let
+        go since says so by deleting its request, which this leader sees in
+        that holder's next relation-changed hook. Runs when this unit
+        becomes leader and after a refresh (leader settings change only on
+        an older layer's leader, which a refresh or election replaces).
+        """
+        ledger = self._ledger
+        for unit, locks in sorted(legacy_grants(self.key).items()):
+            for lock, ts in sorted(locks.items()):
+                if ledger.grants.get(unit, {}).get(lock) == ts:
+                    continue
+                if ledger.requests.get(unit, {}).get(lock) != ts:
+                    continue
+                ledger.grants.setdefault(unit, {})[lock] = ts
+                ledger.granted_at.setdefault(unit, {})[lock] = wire.timestamp()
+                if unit == self._unit and self._commit_first():
+                    ledger.pending.add(lock)  # as any grant to itself
+                log(f"leader takes over {unit}'s grant of {lock!r} from leader settings")
 
     def _orphans(self, data, own):
         """Grants of this unit for requests its records lack (see the core's glossary).
