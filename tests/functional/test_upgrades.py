@@ -69,3 +69,47 @@ def test_a_leader_refreshed_mid_roll_hands_the_lock_on_when_an_old_holder_releas
 
         check_max_concurrency(sim.journal, 1)
         check_all_requesters_acted(sim.journal, sim.units, since=since)
+
+
+def refresh_mid_roll(sim, new_charm, first):
+    """Start a roll, refresh `first` ('leader', 'holder' or 'other') once a non-leader holds
+    the lock, and the other units once the model is quiet. Returns (holder, first unit)."""
+    sim.set_config(generation=1)
+    holder = run_until_a_non_leader_holds(sim)
+    leader = sim.leader
+    other = next(u for u in sim.units if u not in (leader, holder))
+    unit = {"leader": leader, "holder": holder, "other": other}[first]
+    sim.upgrade_charm(new_charm, units=[unit])
+    check_quiesced(sim)
+    sim.deliver_charm([u for u in sim.units if u != unit])
+    check_quiesced(sim)
+    return holder, unit
+
+
+@pytest.mark.charms(ORIGINAL, LAYER)
+@pytest.mark.parametrize("first", ["leader", "holder", "other"])
+@pytest.mark.parametrize(
+    ("start", "end"), [(ORIGINAL, LAYER), (LAYER, ORIGINAL)], ids=["refresh", "refresh-back"]
+)
+def test_a_refresh_mid_roll_keeps_one_holder_and_every_unit_works_once(
+    built_charms, tmp_path, start, end, first
+):
+    with Simulation(
+        str(built_charms[start]),
+        units=4,
+        seed=3,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=JUJU_3_6,
+    ) as sim:
+        check_quiesced(sim)
+        since = sim.now
+
+        refresh_mid_roll(sim, str(built_charms[end]), first)
+
+        check_max_concurrency(sim.journal, 1)
+        check_all_requesters_acted(sim.journal, sim.units, since=since)
+        # Once each: the granted flag the original leaves in unitdata until the
+        # next hook starts never starts guarded work again after a refresh.
+        work = [iv.unit for iv in guarded_intervals(sim.journal) if iv.start >= since]
+        assert sorted(work) == sorted(sim.units)  # check_quiesced: nobody in error
