@@ -446,6 +446,7 @@ def test_a_holder_read_in_its_own_hook_without_its_request_has_let_go():
         {"app/0": {}, "app/1": {}, "app/2": {"restart": ts(3)}},
         grants={"app/1": {"restart": ts(2)}},
         fresh={"app/1"},
+        seen={"app/1": {"restart": {ts(2)}}},
     )
 
     decisions, _ = decide(led, one_at_a_time(led))
@@ -462,12 +463,13 @@ def test_a_holder_without_its_request_read_in_another_hook_keeps_its_grant():
     assert decisions == []
 
 
-def test_a_grant_for_an_unpublished_request_is_no_release_when_read_fresh():
+def test_a_grant_whose_request_the_leader_never_saw_is_no_release_when_read_fresh():
+    # A leader's own request it kept unpublished, an orphan its holder takes over.
     led = ledger(
         {"app/0": {}, "app/1": {}},
         grants={"app/1": {"restart": ts(2)}},
         fresh={"app/1"},
-        unpublished={"app/1": {"restart": ts(2)}},
+        seen={"app/1": {"restart": {ts(1)}}},
     )
 
     decisions, _ = decide(led)

@@ -33,7 +33,7 @@ end (of a grant)
     The leader removes a grant once its holder let go (a release record at
     least as new, or a newer request, or, read in the holder's own
     relation-changed hook, its request deleted: the original layer's
-    release, unless the grant is *unpublished*), an operator revoked it, or
+    release, if this leader had seen that request), an operator revoked it, or
     the holder left the application. Nothing else ends a grant: a holder whose
     data says nothing, or cannot be read, keeps it.
 member
@@ -65,10 +65,13 @@ revoked
 paused
     ``paused_since``: an operator stopped granting (coordinator-pause);
     grants end as usual, none are made.
-unpublished
-    ``unpublished[unit][lock] = ts``: a grant the leader made to itself for
-    a request it did not publish (its grant stands for it); its holder
-    shows no request, and that is no release.
+seen
+    ``ts in seen[unit][lock]``: a member's request this leader has seen in
+    its data (in an earlier hook), or a grant it took over from an older
+    layer. Only a seen request that is gone can be a release without a
+    record: a unit on this layer never deletes one without writing a
+    record in the same commit, and a grant whose request a holder never
+    published (a leader's own, an orphan it takes over) was never seen.
 unreadable
     A member whose peer data could not be read in this hook: its grants
     and revocations stay as they are.
@@ -153,7 +156,7 @@ class Ledger:
         unreadable=None,
         commit_first=None,
         fresh=None,
-        unpublished=None,
+        seen=None,
     ):
         self.unit = unit
         self.leader = leader
@@ -173,7 +176,9 @@ class Ledger:
         # Members whose data was read in their own joined/changed hook (Juju
         # serves a peer's latest committed settings there) and is clean.
         self.fresh = set() if fresh is None else fresh
-        self.unpublished = {} if unpublished is None else unpublished
+        # {unit: {lock: {ts}}}: requests this leader has seen in members' data
+        # before this hook's reads (its view), or grants it took over.
+        self.seen = {} if seen is None else seen
         self.new_locks = set()  # locks this unit first asked for in this hook
         self.pending = set()  # locks the leader granted itself in this hook (not committed)
         self.commit_first = (lambda: True) if commit_first is None else commit_first
@@ -249,7 +254,7 @@ class Ledger:
                 requested is None
                 and unit in self.fresh
                 and released < ts
-                and self.unpublished.get(unit, {}).get(lock) != ts
+                and ts in self.seen.get(unit, {}).get(lock, ())
             ):
                 self.log(
                     f"{unit} deleted its request for {lock!r} without a release record (an "

@@ -29,7 +29,13 @@ from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
 from .status import WaitingStatus
-from .transport import LeaderData, PeerRelationTransport, Unreadable, legacy_grants
+from .transport import (
+    LeaderData,
+    PeerRelationTransport,
+    Unreadable,
+    clear_legacy_grants,
+    legacy_grants,
+)
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
@@ -237,33 +243,67 @@ class LayerCoordinator(BaseCoordinator):
             unreadable=self._peers.unreadable,
             commit_first=self._commit_first,
             fresh=self._peers.fresh,
-            unpublished=data.unpublished,
+            seen=self._peers.seen,
         )
-        if self._leader and hookenv.hook_name() in ("leader-elected", "upgrade-charm"):
+        if self._leader and (self._peers.read_everyone or unitdata.kv().get(wire.LEGACY_KEY)):
             self._import_legacy_grants()
 
     def _import_legacy_grants(self):
         """Take over the grants an older layer's leader left in leader settings.
 
-        Only where the holder's request still is that grant's: the original
-        layer ends a grant once its request is gone, and a holder that let
-        go since says so by deleting its request, which this leader sees in
-        that holder's next relation-changed hook. Runs when this unit
-        becomes leader and after a refresh (leader settings change only on
-        an older layer's leader, which a refresh or election replaces).
+        Runs when this leader reads every peer (its first hook as leader on
+        this layer: leader-elected, upgrade-charm, a failed hook retried on
+        the new code, a missing view), and in its next hooks until they are
+        settled. A grant is taken over unless its holder's data shows it let
+        go (a newer request or a release record): a holder's copy here may
+        predate its request, so a request not shown is no release yet. Each
+        is marked seen: once the holder's own relation-changed hook shows the
+        request gone (the original layer's release), the grant ends. When
+        every one is settled (committed in the databag, let go, or taken
+        over once and gone since), leader settings are cleared, once:
+        ``leader-set`` takes effect at once, so only after the commit.
         """
         ledger = self._ledger
-        for unit, locks in sorted(legacy_grants(self.key).items()):
+        kv = unitdata.kv()
+        legacy = legacy_grants(self.key)
+        stored = kv.get(wire.LEGACY_KEY)
+        stored = stored.get("taken") if isinstance(stored, dict) else None
+        taken = wire.parse_grants(stored, wire.LEGACY_KEY, "unitdata")
+        committed = self._transport.stored_grants
+        settled = True
+        for unit, locks in sorted(legacy.items()):
+            if unit == self._unit:
+                requests, released = ledger.own(), self._own.released
+            elif unit in ledger.requests:
+                requests, released = ledger.requests[unit], ledger.released.get(unit, {})
+            else:
+                data = self._evidence.peer_data(unit)
+                requests = data.requests if data is not None else {}
+                released = data.released if data is not None else {}
             for lock, ts in sorted(locks.items()):
-                if ledger.grants.get(unit, {}).get(lock) == ts:
+                if committed.get(unit, {}).get(lock) == ts:
                     continue
-                if ledger.requests.get(unit, {}).get(lock) != ts:
+                if requests.get(lock, "") > ts or released.get(lock, "") >= ts:
+                    continue
+                if requests.get(lock) != ts and taken.get(unit, {}).get(lock) == ts:
+                    continue  # taken over before, and gone since
+                settled = False
+                if ledger.grants.get(unit, {}).get(lock) == ts:
                     continue
                 ledger.grants.setdefault(unit, {})[lock] = ts
                 ledger.granted_at.setdefault(unit, {})[lock] = wire.timestamp()
+                ledger.seen.setdefault(unit, {}).setdefault(lock, set()).add(ts)
+                taken.setdefault(unit, {})[lock] = ts
                 if unit == self._unit and self._commit_first():
                     ledger.pending.add(lock)  # as any grant to itself
                 log(f"leader takes over {unit}'s grant of {lock!r} from leader settings")
+        if not settled:
+            kv.set(wire.LEGACY_KEY, {"taken": taken})
+            return
+        if any(legacy.values()):
+            clear_legacy_grants(self.key)
+            log("the older layer's grants in leader settings are settled; cleared")
+        kv.unset(wire.LEGACY_KEY)
 
     def _orphans(self, data, own):
         """Grants of this unit for requests its records lack (see the core's glossary).
@@ -380,7 +420,11 @@ class LayerCoordinator(BaseCoordinator):
             self.handle()
             return True
         was_granted = ledger.granted(lock)
-        del own[lock]
+        ts = own.pop(lock)
+        if not was_granted:
+            # A grant may be on its way: say this request is let go, so that the
+            # leader ends it and a later hook does not take it over as an orphan.
+            self._let_go[lock] = ts
         log(f"{self._unit} {'releases' if was_granted else 'withdraws its request for'} {lock!r}")
         if was_granted:
             self.handle()  # on the leader, the next unit may have it now
@@ -513,16 +557,13 @@ class LayerCoordinator(BaseCoordinator):
             # (and retried) instead of a WARNING.
             elapsed = time.time() - self._leader_since
             confirm = not 0 <= elapsed < LEADERSHIP_TRUSTED
-            candidates = self._withheld(own)
-            marked = ledger.unpublished.setdefault(self._unit, {})
-            marked.update((lock, own[lock]) for lock in candidates)
             if self._transport.publish(self._leader_data(), confirm=confirm):
-                withheld = candidates
+                withheld = self._withheld(own)
             else:
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
                 )
-            self._peers.save(ledger.requests)
+            self._peers.save(ledger.requests, ledger.grants)
         else:
             PeerView.forget()
         self._own.save(
@@ -534,7 +575,7 @@ class LayerCoordinator(BaseCoordinator):
         )
 
     def _withheld(self, own):
-        """The leader's requests that its own grant stands for (marked unpublished).
+        """The leader's requests that its own grant, just published, stands for.
 
         Not published in its unit settings: every peer would run a hook for
         a request only the leader decides on, and again when it is deleted.
@@ -601,7 +642,6 @@ class LayerCoordinator(BaseCoordinator):
             paused_since=ledger.paused_since,
             leader=self._unit,
             wake=self._wake,
-            unpublished=ledger.unpublished,
         )
 
 

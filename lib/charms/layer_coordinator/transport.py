@@ -89,9 +89,6 @@ class PeerRelationTransport:
             granted_at=wire.parse_grants(settings.get(wire.SINCE_KEY), wire.SINCE_KEY, self.place),
             leader=settings.get(wire.LEADER_KEY),
             wake=settings.get(wire.WAKE_KEY) or None,
-            unpublished=wire.parse_grants(
-                settings.get(wire.UNPUBLISHED_KEY), wire.UNPUBLISHED_KEY, self.place
-            ),
         )
 
     @property
@@ -113,12 +110,6 @@ class PeerRelationTransport:
                 for unit, locks in data.granted_at.items()
             }
         )
-        unpublished = wire.without_empty(
-            {
-                unit: {lock: t for lock, t in locks.items() if grants.get(unit, {}).get(lock) == t}
-                for unit, locks in data.unpublished.items()
-            }
-        )
         wanted = {
             self.key: wire.dump(grants),
             wire.SINCE_KEY: wire.dump(since) if since else "",
@@ -126,7 +117,6 @@ class PeerRelationTransport:
             wire.PAUSED_KEY: data.paused_since or "",
             wire.LEADER_KEY: data.leader,
             wire.WAKE_KEY: data.wake or "",
-            wire.UNPUBLISHED_KEY: wire.dump(unpublished) if unpublished else "",
         }
         changes = {}
         for key, value in wanted.items():
@@ -204,6 +194,11 @@ def legacy_grants(key=wire.KEY):
     return wire.parse_grants(raw, key, "leader settings")
 
 
+def clear_legacy_grants(key=wire.KEY):
+    """Delete the older layer's grants from leader settings (``leader-set KEY=``)."""
+    hookenv.leader_set({key: None})
+
+
 def juju_major():
     """The major version of the Juju running this hook (``JUJU_VERSION``), 0 if unknown."""
     try:
@@ -255,16 +250,12 @@ class LeaderData:
         "paused_since",
         "leader",
         "wake",
-        "unpublished",
     )
 
-    def __init__(
-        self, grants, granted_at, revoked, paused_since, leader, wake=None, unpublished=None
-    ):
+    def __init__(self, grants, granted_at, revoked, paused_since, leader, wake=None):
         self.grants = grants
         self.granted_at = granted_at
         self.revoked = revoked
         self.paused_since = paused_since
         self.leader = leader
         self.wake = wake
-        self.unpublished = {} if unpublished is None else unpublished

@@ -35,6 +35,8 @@ class PeerView:
         self.released = {}
         self.unreadable = set()
         self.fresh = set()  # read in its own joined/changed hook, clean
+        self.seen = {}  # requests the leader saw before this hook (see core: seen)
+        self.read_everyone = False  # the leader's view was missing or stale: all read
         self._loaded = None  # the leader's view as loaded from unitdata (None: none)
 
     def requests(self, own, leader):
@@ -86,9 +88,11 @@ class PeerView:
         if stale:
             log("leader reads every peer's requests", "DEBUG")
             units = {}
+            self.read_everyone = True
         else:
             units = {u: locks for u, locks in view["units"].items() if u in members}
             self.released.update((u, r) for u, r in view["released"].items() if u in members)
+            self.seen = _seen(view)
         to_read = members - set(units)
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self._transport.relation_id:
@@ -105,8 +109,21 @@ class PeerView:
         self._loaded = view if not stale else None
         return units
 
-    def save(self, requests):
+    def save(self, requests, grants):
+        """Keep the view for the next hook: requests, release records, grants' requests seen."""
         unreadable = self.unreadable
+        seen = {}
+        for unit, locks in grants.items():
+            if unit == self._unit:
+                continue
+            mine = {
+                lock: ts
+                for lock, ts in locks.items()
+                if ts in self.seen.get(unit, {}).get(lock, ())
+                or (unit in requests and requests[unit].get(lock) == ts)
+            }
+            if mine:
+                seen[unit] = mine
         view = {
             "relid": self._transport.relation_id,
             "units": {
@@ -119,6 +136,7 @@ class PeerView:
                 for u, marker in self.released.items()
                 if marker and u in requests and u not in unreadable
             },
+            "seen": seen,
         }
         if view != self._loaded:
             unitdata.kv().set(wire.VIEW_KEY, view)
@@ -127,6 +145,20 @@ class PeerView:
     def forget():
         """Drop the leader's view (this unit does not lead)."""
         unitdata.kv().unset(wire.VIEW_KEY)
+
+
+def _seen(view):
+    """``{unit: {lock: {ts}}}`` seen before: the view's requests and its ``seen`` grants."""
+    seen = {}
+    for source in (view.get("seen"), view.get("units")):
+        if not isinstance(source, dict):
+            continue
+        for unit, locks in source.items():
+            if isinstance(locks, dict):
+                for lock, ts in locks.items():
+                    if isinstance(lock, str) and isinstance(ts, str):
+                        seen.setdefault(unit, {}).setdefault(lock, set()).add(ts)
+    return seen
 
 
 class _Requests(MutableMapping):

@@ -39,9 +39,6 @@ REVOKED_KEY = "coordinator-revoked"  # {unit: {lock: request timestamp}} revoked
 SINCE_KEY = "coordinator-granted-at"  # {unit: {lock: time of the grant}}
 LEADER_KEY = "coordinator-leader"  # the leader's unit name, for messages on other units
 WAKE_KEY = "coordinator-wake"  # "<unit> <timestamp>": the peer that wakes the leader
-UNPUBLISHED_KEY = (
-    "coordinator-unpublished"  # {unit: {lock: ts}}: grants for requests not published
-)
 
 #: Unit key besides KEY and the release record: a waker's answer.
 AWAKE_KEY = "coordinator-awake"  # the timestamp of the wake it answers
@@ -53,6 +50,7 @@ LOCAL_KEY = "coordinator.local-requests"  # requests kept while the relation can
 HELD_KEY = "coordinator.held"  # locks acquired with hold=True
 DEPARTED_KEY = "coordinator.departed"  # peers whose relation-departed this unit ran
 LAST_REQUEST_KEY = "coordinator.last-request"  # this unit's latest request timestamp
+LEGACY_KEY = "coordinator.legacy-grants"  # leader settings still hold an older layer's grants
 OWN_KEY = "coordinator.own-settings"  # this unit's settings as last read, until it writes
 
 #: charmhelpers' timestamp format.
