@@ -142,21 +142,42 @@ def leader_gets(model):
     return len([c for c in model.calls if c[1] == "leader-get"])
 
 
-def test_taken_over_grants_are_cleared_from_leader_settings_once_committed(model):
+def test_taken_over_grants_are_cleared_from_leader_settings_once_let_go(model):
     publish_the_original_way(model, "app/1", "restart", TS2)
     on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS2}})
 
     model.run("app/0", "upgrade-charm")
-    assert model.leader_settings["coordinator"]  # leader-set acts at once: not yet
     model.run("app/0", "coordinator-relation-changed", remote="app/2")
+    # Committed, but app/1 (on the original) reads its grant only there.
+    assert model.leader_settings["coordinator"]
+
+    release_the_original_way(model, "app/1", "restart")
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
     assert not model.leader_settings.get("coordinator")
+    assert model.grants() == {}
     gets = leader_gets(model)
 
     model.run("app/0", "update-status")
     model.run("app/0", "coordinator-relation-changed", remote="app/2")
 
     assert leader_gets(model) == gets  # settled: leader settings are not read again
-    assert model.grants() == {"app/1": {"restart": TS2}}
+
+
+def test_a_grant_of_a_departed_holder_is_taken_over_once(model):
+    # Found in review: the unit has left, its settings still show the request.
+    model.add_unit("app/3")
+    publish_the_original_way(model, "app/3", "restart", TS2)
+    on_juju_3_6_after_the_original(model, {"app/3": {"restart": TS2}})
+    model.units.remove("app/3")
+
+    model.run("app/0", "upgrade-charm")
+    model.run("app/0", "update-status")
+    model.run("app/0", "update-status")
+
+    takeovers = [m for _, _, m in model.logs if "takes over app/3's grant" in m]
+    assert len(takeovers) <= 1
+    assert not model.leader_settings.get("coordinator")
+    assert model.grants() == {}
 
 
 def test_the_first_leader_hook_on_this_layer_takes_over_whatever_hook_it_is(model):
@@ -222,3 +243,21 @@ def test_on_juju_4_leader_get_is_never_called(model):
     model.run("app/1", "leader-elected")
 
     assert [c for c in model.calls if c[1] == "leader-get"] == []
+
+
+def test_a_withdrawal_while_an_older_grant_is_still_shown_records_the_newer_request(model):
+    # Found in review: the record kept the older grant's time, and the newer
+    # request's grant, arriving later, was taken for an orphan.
+    model.app_data["coordinator"] = json.dumps({"app/1": {"restart": TS1}})  # not ended yet
+    model.settings["app/1"]["coordinator-released"] = json.dumps({"restart": TS1})
+    publish_the_original_way(model, "app/1", "restart", TS2)
+
+    def withdraw():
+        import charms.coordinator
+
+        charms.coordinator.release("restart")
+
+    model.run("app/1", "coordinator-relation-changed", remote="app/2", handler=withdraw)
+
+    assert model.requests_of("app/1") == {}
+    assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": TS2}

@@ -268,7 +268,13 @@ class LayerCoordinator(BaseCoordinator):
         legacy = legacy_grants(self.key)
         stored = kv.get(wire.LEGACY_KEY)
         stored = stored.get("taken") if isinstance(stored, dict) else None
-        taken = wire.parse_grants(stored, wire.LEGACY_KEY, "unitdata")
+        # What an earlier term took over proves nothing now (its commit may
+        # have been refused): start again when reading every peer.
+        taken = (
+            {}
+            if self._peers.read_everyone
+            else wire.parse_grants(stored, wire.LEGACY_KEY, "unitdata")
+        )
         committed = self._transport.stored_grants
         settled = True
         for unit, locks in sorted(legacy.items()):
@@ -281,12 +287,16 @@ class LayerCoordinator(BaseCoordinator):
                 requests = data.requests if data is not None else {}
                 released = data.released if data is not None else {}
             for lock, ts in sorted(locks.items()):
-                if committed.get(unit, {}).get(lock) == ts:
-                    continue
                 if requests.get(lock, "") > ts or released.get(lock, "") >= ts:
+                    continue  # let go
+                in_databag = committed.get(unit, {}).get(lock) == ts
+                if in_databag and requests.get(lock) != ts:
+                    # Committed, and the holder shows the request no more: a holder
+                    # on the original reads only leader settings, so they stay
+                    # until it let go.
                     continue
-                if requests.get(lock) != ts and taken.get(unit, {}).get(lock) == ts:
-                    continue  # taken over before, and gone since
+                if not in_databag and taken.get(unit, {}).get(lock) == ts:
+                    continue  # taken over, and ended since
                 settled = False
                 if ledger.grants.get(unit, {}).get(lock) == ts:
                     continue
@@ -390,7 +400,10 @@ class LayerCoordinator(BaseCoordinator):
         own = ledger.own()
         if lock not in own:
             held = " (held until released)" if hold else ""
-            if lock in ledger.orphans:
+            if lock in ledger.orphans and self._leader:
+                # Only the leader takes an orphan over: on another unit the leader
+                # may be ending that grant at this moment (its holder showed no
+                # request), so that unit asks afresh and lets the orphan go.
                 own[lock] = ledger.orphans.pop(lock)
                 log(f"{self._unit} requests {lock!r} again and keeps its grant{held}")
             else:
@@ -569,7 +582,7 @@ class LayerCoordinator(BaseCoordinator):
         self._own.save(
             self._transport,
             own,
-            {**self._let_go, **self._transport.stored_grants.get(self._unit, {})},
+            _later(self._transport.stored_grants.get(self._unit, {}), self._let_go),
             awake=self._awake,
             withheld=withheld,
         )
@@ -659,3 +672,12 @@ class SimpleCoordinator(LayerCoordinator):
         if unit in holders:
             return True
         return len(holders) < self.concurrency() and unit == queue[0]
+
+
+def _later(grants, let_go):
+    """``grants``, each lock's timestamp the later of the two: the release records to cover."""
+    merged = dict(grants)
+    for lock, ts in let_go.items():
+        if merged.get(lock, "") < ts:
+            merged[lock] = ts
+    return merged
