@@ -255,6 +255,38 @@ def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_p
         assert not any(os.path.exists(os.path.join(sim.unit_dir(u), "VERSION")) for u in sim.units)
 
 
+def test_a_unit_in_error_gets_a_refresh_without_upgrade_charm(tmp_path):
+    # Juju restores the failed hook and retries it on the new charm's code;
+    # upgrade-charm never runs there (`juju refresh --force-units`, and the
+    # resolver's loop restart after a failed retry).
+    new = tmp_path / "v2"
+    shutil.copytree(fixture_charm("reactive-peer"), str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        fixture_charm("reactive-peer"),
+        units=2,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+    ) as sim:
+        sim.run_until_quiet()
+        broken = sim.units[1]
+        sim.fail_next_hook(broken, after_journal_end=False)
+        sim.set_config(generation=1)
+        while not sim.in_error(broken):
+            sim.run_for(0.5)
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+
+        commits = [(r.unit, r.hook) for r in sim.trace[start:] if r.event == "commit"]
+        assert (broken, "config-changed") in commits  # the failed hook, retried
+        assert (broken, "upgrade-charm") not in commits
+        assert (sim.units[0], "upgrade-charm") in commits
+        assert os.path.exists(os.path.join(sim.unit_dir(broken), "VERSION"))
+
+
 def test_a_hook_loop_is_reported_with_the_looping_hook(tmp_path):
     charm = scripted_charm(
         tmp_path / "charm",

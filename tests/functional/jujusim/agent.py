@@ -319,9 +319,17 @@ class UnitAgents(object):
         elif unit.error_hook is not None and self._files_version.get(
             unit.name, 0
         ) != self.model.charm_for(unit.name):
-            # A unit in error gets the new charm too (--force-units); the
-            # failed hook is retried with it, and upgrade-charm runs after.
+            # A unit in error gets the new charm too (`juju refresh
+            # --force-units`, and Juju applies a pending refresh on the loop
+            # restart after a failed retry anyway): the failed hook is retried
+            # with the new files and upgrade-charm never runs. Juju's deploy
+            # operation restores the interrupted hook as pending instead of
+            # queueing upgrade-charm (internal/worker/uniter/operation/deploy.go
+            # @285cce7f Commit; resolver nextOpHookError; `juju refresh` help:
+            # "units upgraded while in an error state will not have
+            # upgrade-charm hooks executed"; juju/juju#20173 on 3.6.4).
             version = self.model.charm_for(unit.name)
+            unit.charm_seen = version
         if version is not None and self._files_version.get(unit.name, 0) != version:
             source = self._charm_sources[version]
             self._manifests[unit.name] = charmdir.replace_charm_files(
