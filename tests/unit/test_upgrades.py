@@ -261,3 +261,25 @@ def test_a_withdrawal_while_an_older_grant_is_still_shown_records_the_newer_requ
 
     assert model.requests_of("app/1") == {}
     assert json.loads(model.settings["app/1"]["coordinator-released"]) == {"restart": TS2}
+
+
+def test_a_leader_back_for_a_new_term_reads_everyone_and_trusts_no_earlier_sight(model):
+    # Found in the third review: app/0's view from its earlier term said it had
+    # seen app/1's request; app/1, leader meanwhile, took its orphan over (as
+    # leader) and works with hold=True; app/0, leader again without a
+    # leader-elected hook first, must not end that grant in app/1's hook.
+    model.options["class"] = "charmhelpers.coordinator.Serial"
+    publish_the_original_way(model, "app/2", "restart", TS1)
+    publish_the_original_way(model, "app/2", "other", TS1)
+    model.settings["app/1"]["coordinator"] = json.dumps({})  # released the original's way
+    on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS2}, "app/2": {"other": TS1}})
+    model.run("app/0", "upgrade-charm")  # takes app/1's grant over, marks it seen
+    model.leader = "app/1"
+    hook = model.run("app/1", "upgrade-charm", handler=lambda: acquire("restart", hold=True))
+    assert hook.result is True
+    model.leader = "app/0"
+
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
+
+    assert model.grants().get("app/1", {}).get("restart") == TS2
+    assert "restart" not in model.grants().get("app/2", {})

@@ -224,7 +224,7 @@ class LayerCoordinator(BaseCoordinator):
                 )
         orphans = self._orphans(data, own)
         self._evidence = MembershipEvidence(self._transport, self._unit, self.key)
-        requests = self._peers.requests(own, self._leader)
+        requests = self._peers.requests(own, self._leader, new_term=data.leader != self._unit)
         self._ledger = Ledger(
             unit=self._unit,
             leader=self._leader,

@@ -39,10 +39,14 @@ class PeerView:
         self.read_everyone = False  # the leader's view was missing or stale: all read
         self._loaded = None  # the leader's view as loaded from unitdata (None: none)
 
-    def requests(self, own, leader):
-        """Every unit's requests, this unit's being ``own``: complete now on the leader."""
+    def requests(self, own, leader, new_term=False):
+        """Every unit's requests, this unit's being ``own``: complete now on the leader.
+
+        ``new_term``: the leader-owned data names another leader, so this
+        unit's view (and what it saw) is from an earlier term: read everyone.
+        """
         if leader:
-            return _Requests(self._unit, own, others=self._load_cached())
+            return _Requests(self._unit, own, others=self._load_cached(new_term))
         return _Requests(self._unit, own, load_all=self._read_all)
 
     def _read(self, unit):
@@ -71,7 +75,7 @@ class PeerView:
         units = {unit: self._read(unit) for unit in sorted(self._transport.members())}
         return {unit: locks for unit, locks in units.items() if locks is not None}
 
-    def _load_cached(self):
+    def _load_cached(self, new_term=False):
         """The leader's view of its peers' requests, refreshing what can have changed."""
         view = unitdata.kv().get(wire.VIEW_KEY)
         if self._transport.relation_id is None:
@@ -84,6 +88,7 @@ class PeerView:
             or not isinstance(view.get("units"), dict)
             or not isinstance(view.get("released"), dict)
             or hookenv.hook_name() in ("leader-elected", "upgrade-charm")
+            or new_term
         )
         if stale:
             log("leader reads every peer's requests", "DEBUG")
