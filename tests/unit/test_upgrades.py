@@ -283,3 +283,23 @@ def test_a_leader_back_for_a_new_term_reads_everyone_and_trusts_no_earlier_sight
 
     assert model.grants().get("app/1", {}).get("restart") == TS2
     assert "restart" not in model.grants().get("app/2", {})
+
+
+def test_a_settled_grant_leaves_leader_settings_so_a_later_leader_does_not_take_it_again(
+    model,
+):
+    # Found in the third review: what a leader took over lives in its unitdata only.
+    model.options["class"] = "charmhelpers.coordinator.Serial"
+    model.add_unit("app/3")
+    publish_the_original_way(model, "app/1", "restart", TS1)
+    publish_the_original_way(model, "app/2", "other", TS2)  # still at work: not settled
+    on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS1}, "app/2": {"other": TS2}})
+    model.run("app/0", "upgrade-charm")
+    release_the_original_way(model, "app/1", "restart")
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")  # ends it
+    model.run("app/0", "coordinator-relation-changed", remote="app/3")  # settles it
+
+    assert json.loads(model.leader_settings["coordinator"]) == {"app/2": {"other": TS2}}
+    model.leader = "app/3"
+    model.run("app/3", "leader-elected")
+    assert "app/1" not in model.grants()

@@ -35,6 +35,7 @@ from .transport import (
     Unreadable,
     clear_legacy_grants,
     legacy_grants,
+    set_legacy_grants,
 )
 from .view import PeerView
 
@@ -277,6 +278,7 @@ class LayerCoordinator(BaseCoordinator):
         )
         committed = self._transport.stored_grants
         settled = True
+        remaining = {}  # the grants not settled yet: what leader settings keep
         for unit, locks in sorted(legacy.items()):
             if unit == self._unit:
                 requests, released = ledger.own(), self._own.released
@@ -298,6 +300,7 @@ class LayerCoordinator(BaseCoordinator):
                 if not in_databag and taken.get(unit, {}).get(lock) == ts:
                     continue  # taken over, and ended since
                 settled = False
+                remaining.setdefault(unit, {})[lock] = ts
                 if ledger.grants.get(unit, {}).get(lock) == ts:
                     continue
                 ledger.grants.setdefault(unit, {})[lock] = ts
@@ -309,6 +312,10 @@ class LayerCoordinator(BaseCoordinator):
                 log(f"leader takes over {unit}'s grant of {lock!r} from leader settings")
         if not settled:
             kv.set(wire.LEGACY_KEY, {"taken": taken})
+            if remaining != wire.without_empty(legacy):
+                # Settled ones leave leader settings (a later leader has no
+                # `taken` of this one's and would take them over again).
+                set_legacy_grants(remaining, self.key)
             return
         if any(legacy.values()):
             clear_legacy_grants(self.key)

@@ -199,6 +199,11 @@ def clear_legacy_grants(key=wire.KEY):
     hookenv.leader_set({key: None})
 
 
+def set_legacy_grants(grants, key=wire.KEY):
+    """Keep only ``grants`` of the older layer's in leader settings (``leader-set``)."""
+    hookenv.leader_set({key: wire.dump(grants)})
+
+
 def juju_major():
     """The major version of the Juju running this hook (``JUJU_VERSION``), 0 if unknown."""
     try:
