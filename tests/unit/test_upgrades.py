@@ -303,3 +303,17 @@ def test_a_settled_grant_leaves_leader_settings_so_a_later_leader_does_not_take_
     model.leader = "app/3"
     model.run("app/3", "leader-elected")
     assert "app/1" not in model.grants()
+
+
+def test_a_revocation_reaches_a_holder_still_on_the_original(model):
+    # Found in the third review: it reads its grant only in leader settings.
+    publish_the_original_way(model, "app/1", "restart", TS1)
+    publish_the_original_way(model, "app/2", "restart", TS2)
+    on_juju_3_6_after_the_original(model, {"app/1": {"restart": TS1}})
+    model.run("app/0", "upgrade-charm")
+
+    _, failed = model.action("app/0", "coordinator-release", unit="app/1")
+
+    assert failed is None
+    assert not json.loads(model.leader_settings.get("coordinator") or "{}")
+    assert list(model.grants()) == ["app/2"]

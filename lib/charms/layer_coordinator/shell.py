@@ -541,6 +541,14 @@ class LayerCoordinator(BaseCoordinator):
         for name in locks:
             self._ledger.revoked.setdefault(unit, {})[name] = held[name]
             log(f"operator revoked {unit}'s {name!r}", "WARNING")
+        # A unit still on an older layer reads its grant only in leader settings.
+        legacy = legacy_grants(self.key)
+        kept = {
+            u: {lock: ts for lock, ts in grants.items() if u != unit or lock not in locks}
+            for u, grants in legacy.items()
+        }
+        if wire.without_empty(kept) != wire.without_empty(legacy):
+            set_legacy_grants(wire.without_empty(kept), self.key)
         self.handle()
         self.save()
 
