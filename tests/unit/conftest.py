@@ -458,28 +458,27 @@ def _fresh_process_state():
     sys.modules.pop("charms.layer", None)
 
 
-def unit_flags(model, unit):
-    """Return the reactive flags persisted for ``unit`` (between hooks)."""
-    db = model.tmp_path / (unit.replace("/", "-") + ".db")
-    if not db.exists():
-        return set()
-    store = unitdata.Storage(str(db))
-    try:
-        return {k[len("reactive.states.") :] for k in store.getrange("reactive.states.")}
-    finally:
-        store.conn.close()
-
-
-def unit_memory(model, unit, key):
-    """Return what ``unit``'s unitdata keeps under ``key`` between hooks (None: nothing)."""
+def _stored(model, unit, read):
+    """``read(store)`` on ``unit``'s unitdata as kept between hooks, or None if it has none."""
     db = model.tmp_path / (unit.replace("/", "-") + ".db")
     if not db.exists():
         return None
     store = unitdata.Storage(str(db))
     try:
-        return store.get(key)
+        return read(store)
     finally:
         store.conn.close()
+
+
+def unit_flags(model, unit):
+    """Return the reactive flags persisted for ``unit`` (between hooks)."""
+    flags = _stored(model, unit, lambda store: store.getrange("reactive.states."))
+    return {k[len("reactive.states.") :] for k in flags or {}}
+
+
+def unit_memory(model, unit, key):
+    """Return what ``unit``'s unitdata keeps under ``key`` between hooks (None: nothing)."""
+    return _stored(model, unit, lambda store: store.get(key))
 
 
 @pytest.fixture
