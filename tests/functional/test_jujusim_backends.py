@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from jujusim import (
+    by_name,
     At,
     HookLoopError,
     Scenario,
@@ -211,6 +212,40 @@ def test_upgrade_charm_replaces_files_but_keeps_unit_state(tmp_path):
             assert hooks[:2] == ["upgrade-charm", "config-changed"]
             assert "peer.installed" in sim.flags(unit)
             assert os.path.exists(os.path.join(sim.unit_dir(unit), "VERSION"))
+
+
+@pytest.mark.parametrize("juju", ["3.6", "4"])
+def test_after_upgrade_charm_a_non_leader_runs_leader_settings_changed_on_3_6_only(tmp_path, juju):
+    # The deploy restarts the uniter's loop with a fresh LocalState: the queued
+    # config-changed runs first, then a 3.6 non-leader's leader-settings
+    # version (0) differs and its leadership resolver runs the hook; the
+    # leader's flag is persisted (no leader-elected); Juju 4 has no such hook.
+    # (reactive-peer writes leader settings: on Juju 4 its hooks fail.)
+    charm = scripted_charm(tmp_path / "charm", "")
+    new = tmp_path / "v2"
+    shutil.copytree(charm, str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        charm,
+        units=3,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+        profile=by_name(juju),
+    ) as sim:
+        sim.run_until_quiet()
+        start = len(sim.trace)
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+        for unit in sim.units:
+            hooks = [r.hook for r in sim.trace[start:] if r.unit == unit and r.event == "commit"]
+            if unit == sim.leader or juju == "4":
+                expected = ["upgrade-charm", "config-changed"]
+            else:
+                expected = ["upgrade-charm", "config-changed", "leader-settings-changed"]
+            assert hooks[: len(expected)] == expected, unit
+            assert "leader-elected" not in hooks
+            assert hooks.count("leader-settings-changed") == len(expected) - 2
 
 
 def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_path):

@@ -56,7 +56,7 @@ def next_action(model: ModelState, unit: UnitState) -> Optional[HookSpec]:
 def next_hook(
     model: ModelState, unit: UnitState, now: float, profile: JujuProfile
 ) -> Optional[HookSpec]:
-    if not unit.alive or unit.stopped:
+    if not unit.alive or unit.stopped or model.agents_stopped:
         return None
     if unit.error_hook is not None:
         action = next_action(model, unit)
@@ -77,6 +77,12 @@ def next_hook(
                     relation=rel.name,
                     relation_id=rid,
                 )
+    # upgrade-charm's commit queues config-changed (operation/runhook.go
+    # @10a68261 Commit). A pending hook runs before any leadership hook: the
+    # leadership resolver acts only when the operation kind is Continue
+    # (leadership/resolver.go @270b0465 NextOp).
+    if unit.config_queued and not unit.dying:
+        return HookSpec(kind="config-changed", name="config-changed", version=model.config_version)
     # Juju's leadership resolver: a dying unit never accepts leadership, but
     # it still runs leader-settings-changed (after resigning, or when the
     # settings change) until it stops. A leader whose agent can no longer
@@ -508,9 +514,16 @@ class UnitAgents(object):
             unit.leader_settings_seen = spec.version
         elif kind == "config-changed":
             unit.config_seen = spec.version
+            unit.config_queued = False
         elif kind == "upgrade-charm":
             unit.charm_seen = spec.version
             unit.config_seen = None  # Juju runs config-changed after upgrade-charm
+            unit.config_queued = True
+            # The deploy operation restarts the resolver loop with a fresh
+            # LocalState (resolver/opfactory.go @270b0465 wrapUpgradeOp:
+            # ErrRestart; uniter.go loop): on Juju <= 3.6 a non-leader runs
+            # leader-settings-changed once the queued config-changed is done.
+            self.restart_loop(unit)
         elif kind == "start":
             unit.started = True
             self.schedule_update_status(unit.name)
@@ -537,6 +550,20 @@ class UnitAgents(object):
             unit.stopped = True
             unit.alive = False
         return None
+
+    def restart_loop(self, unit: UnitState):
+        """The uniter starts its resolver loop again with a fresh LocalState.
+
+        Juju's `Uniter.loop` builds a new `resolver.LocalState` (charm URL
+        and modified version only) after `resolver.ErrRestart` (a charm
+        deploy) and when the agent starts; after a failed hook
+        (`operation.ErrHookFailed`) it keeps the old one (uniter.go, the
+        3.x line, `loop`). LocalState's leader-settings version is not
+        persisted, the leader flag is (in the operation state): a non-leader
+        runs leader-settings-changed at its next idle point on a profile
+        that has it (2.9, 3.6; juju-refresh-facts.md section 6).
+        """
+        unit.leader_settings_seen = None
 
     def fail(self, unit: UnitState, spec: HookSpec):
         """A non-zero exit: the unit is in error and retries the hook (section 5)."""
