@@ -6,12 +6,12 @@ import shutil
 import pytest
 
 from jujusim import (
-    by_name,
     At,
     HookLoopError,
     Scenario,
     Simulation,
     SimulationError,
+    by_name,
     check_max_concurrency,
     guarded_intervals,
     run_scenario,
