@@ -261,6 +261,9 @@ class UnitAgents(object):
         # application databag; (time, unit, hook, reason) of each refused commit.
         self.app_history: Dict[str, List[tuple]] = {}
         self.refusals: List[tuple] = []
+        # (time, unit, charm source directory) each time a unit's charm files
+        # are put in place (install, and each refresh as its hook begins).
+        self.charm_history: List[tuple] = []
 
     # -- charm files -----------------------------------------------------------------------
 
@@ -274,6 +277,9 @@ class UnitAgents(object):
             self._charm_sources[self.model.charm_version], unit.charm_dir
         )
         self._files_version[unit.name] = self.model.charm_version
+        self.charm_history.append(
+            (self.scheduler.now, unit.name, self._charm_sources[self.model.charm_version])
+        )
 
     # -- choose ----------------------------------------------------------------------------
 
@@ -342,6 +348,7 @@ class UnitAgents(object):
                 self._manifests[unit.name], source, unit.charm_dir
             )
             self._files_version[unit.name] = version
+            self.charm_history.append((self.scheduler.now, unit.name, source))
         if spec.is_action:
             self.model.actions[spec.action_id].status = "running"
 

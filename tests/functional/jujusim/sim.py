@@ -182,6 +182,9 @@ class Simulation(object):
         # (time, unit, hook, reason) of each hook whose exit-0 commit Juju
         # refused (application data written by a unit no longer leader).
         self.commit_refusals: List[tuple] = self._agents.refusals
+        # (time, unit, charm directory) each time a unit's charm files are put
+        # in place: at install, and as the first hook after a refresh begins.
+        self.charm_history: List[tuple] = self._agents.charm_history
         # (time, stage) as a migration (`migrate`) reaches each stage.
         self.migration_history: List[tuple] = []
 
@@ -542,9 +545,14 @@ class Simulation(object):
             self.model.config_version += 1
         self._sched.wake_all()
 
-    def deliver_charm(self, units: Iterable[str]):
-        """The agents of `units` learn of the application's latest charm (see `upgrade_charm`)."""
+    def deliver_charm(self, units: Optional[Iterable[str]] = None):
+        """The agents of `units` learn of the application's latest charm (see `upgrade_charm`).
+
+        Without `units`: every live unit not told yet.
+        """
         self._check_open()
+        if units is None:
+            units = [n for n in self.model.charm_known if self.model.units[n].alive]
         for name in units:
             self._live_unit(name)
             self.model.charm_known.pop(name, None)
