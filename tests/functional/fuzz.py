@@ -99,7 +99,8 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
     for invariant, n in sorted(violations.items()):
         lines.append("  %-22s %6d" % (invariant, n))
     lines.append(
-        "explained (leadership lost inside Juju's 30 s promise): %d" % sum(explained.values())
+        "explained (leadership lost inside Juju's 30 s promise, or only units on the original "
+        "layer): %d" % sum(explained.values())
     )
     bad = [o for o in outcomes if o.violations or o.error]
     for o in bad[:20]:

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from jujusim import (
+    JUJU_3_6,
     At,
     HookLoopError,
     Scenario,
@@ -246,6 +247,33 @@ def test_after_upgrade_charm_a_non_leader_runs_leader_settings_changed_on_3_6_on
             assert hooks[: len(expected)] == expected, unit
             assert "leader-elected" not in hooks
             assert hooks.count("leader-settings-changed") == len(expected) - 2
+
+
+def test_a_3_6_non_leader_refreshed_in_error_runs_leader_settings_changed_after_its_retry(
+    tmp_path,
+):
+    # Every deploy restarts the resolver loop with a fresh LocalState, the one
+    # that gives a unit in error the new files too (wrapUpgradeOp).
+    charm = scripted_charm(tmp_path / "charm", "def config_changed(h):\n    h.log('x')\n")
+    new = tmp_path / "v2"
+    shutil.copytree(charm, str(new))
+    with Simulation(
+        charm, units=2, seed=4, backend="fork", workdir=str(tmp_path / "w"), profile=JUJU_3_6
+    ) as sim:
+        sim.run_until_quiet()
+        broken = next(u for u in sim.units if u != sim.leader)
+        sim.fail_next_hook(broken, after_journal_end=False)
+        sim.set_config(generation=1)
+        sim.run_until_quiet(retries=False)
+        assert sim.in_error(broken)
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+
+        hooks = [r.hook for r in sim.trace[start:] if r.unit == broken and r.event == "commit"]
+        assert hooks[:2] == ["config-changed", "leader-settings-changed"]
+        assert "upgrade-charm" not in hooks
 
 
 def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_path):

@@ -124,8 +124,18 @@ def config_changed(h):
 def test_a_model_with_a_unit_still_upgrading_is_not_migrated(make_sim):
     sim = make_sim(units=2, profile=JUJU_3_6)
     sim.run_until_quiet()
-    sim.upgrade_charm(sim._charm.path, units=[sim.units[0]])
+    sim.upgrade_charm(sim._charm.path)  # every agent told, none deployed yet
     with pytest.raises(SimulationError, match="is upgrading"):
+        sim.migrate()
+    sim.run_until_quiet()
+    sim.upgrade_charm(sim._charm.path, units=[sim.units[0]])
+    sim.run_until_quiet()  # one unit deployed it, the other was not told
+    with pytest.raises(SimulationError, match="unit scripted/1 is upgrading"):
+        sim.migrate()
+    sim.deliver_charm()
+    sim.run_until_quiet()
+    sim.migrate()
+    with pytest.raises(SimulationError, match="migrated already"):
         sim.migrate()
 
 

@@ -105,6 +105,9 @@ def test_a_pause_and_its_queue_survive_a_migration_and_resume_finishes_the_roll(
         before = {iv.unit for iv in guarded_intervals(sim.journal) if iv.start >= since}
         waiting = [u for u in sim.units if u not in before]
         assert waiting, "the pause left nobody waiting: the scenario tests nothing"
+        (lock,) = json.loads(act(sim, sim.leader, "coordinator-status").results["locks"])
+        queue = [q["unit"] for q in lock["queue"]]
+        assert sorted(queue) == sorted(waiting)
 
         sim.migrate(agents_after=agents_after)
         check_quiesced(sim)
@@ -115,7 +118,7 @@ def test_a_pause_and_its_queue_survive_a_migration_and_resume_finishes_the_roll(
         status = act(sim, sim.leader, "coordinator-status").results
         assert status["paused"] == "true"
         (lock,) = json.loads(status["locks"])
-        assert sorted(q["unit"] for q in lock["queue"]) == sorted(waiting)
+        assert [q["unit"] for q in lock["queue"]] == queue  # the same places
 
         act(sim, sim.leader, "coordinator-resume")
         check_quiesced(sim)

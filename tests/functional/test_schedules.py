@@ -31,12 +31,14 @@ def test_campaign_slice_keeps_every_invariant(charms, tmp_path, seed):
     assert outcome.hooks > 0
 
 
-# Seeds of the campaign whose upgrade fault applies on Juju 3.6, one or more per kind.
+# Seeds of the campaign whose upgrade fault lands mid-roll on Juju 3.6, two per kind.
 UPGRADE_SLICE = {
-    1: "migrate-to-4",  # held-restart
-    5: "migrate-to-4",  # rolling-restart, after an upgrade-charm
+    3: "migrate-to-4",
+    33: "migrate-to-4",
     17: "refresh-from-original",
+    20: "refresh-from-original",
     30: "rollback",
+    37: "rollback",
 }
 
 
@@ -57,8 +59,12 @@ def test_campaign_upgrade_faults_keep_every_invariant_on_juju_3_6(
     outcome = run.run()
 
     assert outcome.error == ""
-    assert outcome.faults[UPGRADE_SLICE[seed]] == 1  # it ran: the seed tests something
     assert outcome.violations == [], schedules.generate(seed).describe()
+    # The fault ran mid-roll: guarded work before it and after it.
+    assert outcome.faults[UPGRADE_SLICE[seed]] == 1
+    at = run.injected_at[UPGRADE_SLICE[seed]]
+    starts = [e.time for e in run.sim.journal if e.event == "start"]
+    assert min(starts) < at < max(starts)
 
 
 @pytest.mark.charms("rolling-restart", "policies", "held-restart", "rolling-restart-original")

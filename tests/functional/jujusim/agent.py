@@ -78,10 +78,11 @@ def next_hook(
                     relation_id=rid,
                 )
     # upgrade-charm's commit queues config-changed (operation/runhook.go
-    # @10a68261 Commit). A pending hook runs before any leadership hook: the
-    # leadership resolver acts only when the operation kind is Continue
-    # (leadership/resolver.go @270b0465 NextOp).
-    if unit.config_queued and not unit.dying:
+    # @10a68261 Commit). A pending hook runs before leader-elected and
+    # leader-settings-changed: the leadership resolver accepts leadership and
+    # runs leader-settings-changed only when the operation kind is Continue
+    # (leadership/resolver.go @270b0465 NextOp). It runs on a dying unit too.
+    if unit.config_queued:
         return HookSpec(kind="config-changed", name="config-changed", version=model.config_version)
     # Juju's leadership resolver: a dying unit never accepts leadership, but
     # it still runs leader-settings-changed (after resigning, or when the
@@ -271,6 +272,10 @@ class UnitAgents(object):
         """A new charm revision (`version`) is deployed from `path`."""
         self._charm_sources[version] = path
 
+    def deployed(self, unit: str) -> bool:
+        """Whether `unit`'s agent has put the application's latest charm in place."""
+        return self._files_version.get(unit, 0) == self.model.charm_version
+
     def install_charm(self, unit: UnitState):
         """Put the model's current charm files in a new unit's charm directory."""
         self._manifests[unit.name] = charmdir.install_charm_files(
@@ -342,6 +347,8 @@ class UnitAgents(object):
             # upgrade-charm hooks executed"; juju/juju#20173 on 3.6.4).
             version = self.model.charm_for(unit.name)
             unit.charm_seen = version
+            # Every deploy restarts the resolver loop (wrapUpgradeOp), this one too.
+            self.restart_loop(unit)
         if version is not None and self._files_version.get(unit.name, 0) != version:
             source = self._charm_sources[version]
             self._manifests[unit.name] = charmdir.replace_charm_files(
@@ -568,7 +575,7 @@ class UnitAgents(object):
         3.x line, `loop`). LocalState's leader-settings version is not
         persisted, the leader flag is (in the operation state): a non-leader
         runs leader-settings-changed at its next idle point on a profile
-        that has it (2.9, 3.6; juju-refresh-facts.md section 6).
+        that has it (2.9, 3.6; docs/juju-refresh-research.md section 6).
         """
         unit.leader_settings_seen = None
 

@@ -1,12 +1,13 @@
 """A model migration from a Juju 3.6 controller to a Juju 4 one, in two stages.
 
-What Juju does (/work/notes/juju-refresh-facts.md section 5, juju4-facts.md
-section 8; docs/juju4-research.md keeps the same citations):
+What Juju does (docs/juju-refresh-research.md section 5, docs/juju4-research.md
+section 8, with their sources in Juju):
 
 * The source's precheck refuses a model with a unit whose charm differs from
   its application's ("unit X is upgrading": 3.x ``migration/precheck.go``
-  ``checkUnits``). A unit in hook error does migrate (its agent reports idle;
-  3.6 rejected no unit for its workload status, juju/juju PR #23091).
+  ``checkUnits``; a unit's charm is set as its agent starts deploying it).
+  A unit in hook error does migrate (its agent reports idle; 3.6 rejected no
+  unit for its workload status, juju/juju PR #23091).
 * Each unit agent finishes the hook it runs and its commit before the
   migration stops it (hooks are killed only for cancelled actions,
   ``runner/runner.go @27dafee5``); then it begins no other until it runs
@@ -72,12 +73,14 @@ class Migration(object):
                 "profile %s is not a Juju 3 controller's: nothing to migrate from"
                 % sim.profile.name
             )
-        if model.agents_stopped:
-            raise SimulationError("a migration or agent upgrade is already under way")
+        if model.agents_stopped or model.leader_settings_stub:
+            raise SimulationError("the model is migrating or has migrated already")
+        # A unit's charm URL is set as its agent starts deploying the charm
+        # (deploy Prepare: SetCurrentCharm); until then it is "upgrading".
         upgrading = sorted(
             name
             for name, unit in model.units.items()
-            if unit.alive and model.charm_for(name) != model.charm_version
+            if unit.alive and not sim._agents.deployed(name)
         )
         if upgrading:
             raise SimulationError("cannot migrate: unit %s is upgrading" % upgrading[0])
