@@ -155,3 +155,38 @@ def test_a_refresh_back_after_coordinator_pause_keeps_one_holder_and_finishes_th
         check_all_requesters_acted(sim.journal, sim.units, since=since)
         work = [iv.unit for iv in guarded_intervals(sim.journal) if iv.start >= since]
         assert sorted(work) == sorted(sim.units)
+
+
+@pytest.mark.charms(ORIGINAL, LAYER)
+def test_an_old_holder_in_error_is_refreshed_retries_on_this_layer_and_the_roll_finishes(
+    built_charms, tmp_path
+):
+    # The holder, on the original, fails right after its guarded work (before
+    # it could release); the refresh reaches it in error: Juju retries the
+    # failed hook on the new files, with no upgrade-charm.
+    with Simulation(
+        str(built_charms[ORIGINAL]),
+        units=4,
+        seed=3,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=JUJU_3_6,
+    ) as sim:
+        check_quiesced(sim)
+        since = sim.now
+        sim.set_config(generation=1)
+        holder = run_until_a_non_leader_holds(sim)
+        sim.fail_next_hook(holder, "journal-end")
+        while not sim.in_error(holder):
+            sim.run_for(0.5)
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(built_charms[LAYER]))
+        check_quiesced(sim)
+
+        retried = [r.hook for r in sim.trace[start:] if r.unit == holder and r.event == "commit"]
+        assert retried
+        assert "upgrade-charm" not in retried
+        assert [p for t, u, p in sim.charm_history if u == holder][-1] == str(built_charms[LAYER])
+        check_max_concurrency(sim.journal, 1)
+        check_all_requesters_acted(sim.journal, sim.units, since=since)
