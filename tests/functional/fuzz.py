@@ -43,14 +43,24 @@ from typing import Dict, List, Optional, Tuple
 
 import charmbuild
 from jujusim import by_name
-from schedules import DEFAULT_JUJU, FAULT_KINDS, FIXTURES, Outcome, generate, run_schedule
+from schedules import (
+    DEFAULT_JUJU,
+    FAULT_KINDS,
+    FIXTURES,
+    ORIGINALS,
+    UPGRADE_FAULTS,
+    Outcome,
+    generate,
+    run_schedule,
+)
 
 # What --merge calls the profile of a slice written before slices recorded one.
 UNRECORDED = "(not recorded)"
 
 
 def build_fixtures() -> Dict[str, str]:
-    return {name: str(path) for name, path in charmbuild.prebuild(sorted(FIXTURES)).items()}
+    names = sorted(FIXTURES) + sorted(ORIGINALS.values())
+    return {name: str(path) for name, path in charmbuild.prebuild(names).items()}
 
 
 def juju_line(juju: str) -> str:
@@ -79,7 +89,7 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
         % (len(outcomes), hooks, elapsed, len(outcomes) / max(elapsed, 1e-9)),
         "faults injected: %d" % sum(faults.values()),
     ]
-    for kind in FAULT_KINDS:
+    for kind in FAULT_KINDS + UPGRADE_FAULTS:
         if faults[kind] or skipped[kind]:
             lines.append(
                 "  %-22s %6d%s"
@@ -89,7 +99,8 @@ def report(outcomes: List[Outcome], elapsed: float) -> str:
     for invariant, n in sorted(violations.items()):
         lines.append("  %-22s %6d" % (invariant, n))
     lines.append(
-        "explained (leadership lost inside Juju's 30 s promise): %d" % sum(explained.values())
+        "explained (leadership lost inside Juju's 30 s promise, or only units on the original "
+        "layer): %d" % sum(explained.values())
     )
     bad = [o for o in outcomes if o.violations or o.error]
     for o in bad[:20]:

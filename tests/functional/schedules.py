@@ -26,6 +26,24 @@ units, update-status on (as in Juju), skewed unit clocks, when the roll starts
   when Juju's 30 s promise ends, so its leader-elected can run before it
   has joined any peer (its relation-list is still empty).
 
+Half the schedules also get one upgrade fault, drawn from a random stream of
+their own (so the faults above, and the runs on Juju 4 where none of these
+applies, are what they were before they existed):
+
+- ``refresh-from-original``: the application is deployed on the test
+  stand-in for the original layer (rolling-restart only) and refreshed to
+  this layer mid-roll: one unit first, the others some seconds later;
+- ``rollback``: the way back to the original the README gives: the
+  operator pauses granting (``coordinator-pause``), waits until nobody
+  holds the lock, and refreshes back to the original, one unit first
+  (rolling-restart only);
+- ``migrate-to-4``: the model is migrated to a Juju 4 controller
+  (`Simulation.migrate`): leader settings are gone, the agents run as
+  Juju 4's some seconds later, or never.
+
+Each needs leader settings, so Juju 2.9 or 3.6; on Juju 4 they are counted as
+skipped and not run at all.
+
 Always on, from the simulator itself: interleaved begin and commit of
 concurrent hooks, stale peer-settings reads, coalesced hooks, and Juju's hook
 priorities.
@@ -41,7 +59,9 @@ plus two), and these invariants are checked:
    committed application databag grants it the lock; the leader too (its
    own work waits for the hook after its grant commits), unless no other
    unit of the application could lead then (none, or only units being
-   removed);
+   removed). While units run the original layer (``refresh-from-original``,
+   ``rollback``), a grant in leader settings counts too: that is where the
+   original keeps them;
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -49,7 +69,12 @@ plus two), and these invariants are checked:
 A concurrency violation in which a unit of the overlap lost its lease
 abruptly (``lease-lost-abruptly``) during its own guarded work is reported
 as *explained*: Juju itself does not promise leadership there (see the
-README's limitations).
+README's limitations). So is one in which every unit of the overlap ran the
+test stand-in for the original layer (``refresh-from-original``,
+``rollback``): this layer never writes a grant where the original reads
+one (leader settings), so such an overlap comes from an original leader's
+grants alone, such as the original's leader working on a grant to itself
+it has not written anywhere when its lease passes on.
 
 The campaign around it (slices, merging, reports, the command line) is
 ``fuzz.py``. ``fuzz.harness_key`` digests this file and ``jujusim/``: a
@@ -57,6 +82,7 @@ change here or there means a slice run before it is run again.
 """
 
 import json
+import os
 import random
 import tempfile
 import traceback
@@ -64,7 +90,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from jujusim import HookLoopError, Simulation
+from jujusim import HookLoopError, Simulation, SimulationError
 from jujusim.invariants import INFINITY
 from jujusim.profile import by_name
 
@@ -98,6 +124,11 @@ FAULT_KINDS = (
     "newcomer-elected",
 )
 FAULT_WEIGHTS = (3, 3, 1, 3, 2, 6, 1, 1, 2, 2)
+# Drawn apart (see the module docstring); each needs Juju's leader settings.
+UPGRADE_FAULTS = ("refresh-from-original", "rollback", "migrate-to-4")
+UPGRADE_WEIGHTS = (2, 1, 2)
+# The fixtures built on the test stand-in for the original layer.
+ORIGINALS = {"rolling-restart": "rolling-restart-original"}
 FAIL_POINTS = (
     "first-tool-call",
     "journal-end",
@@ -171,6 +202,19 @@ def generate(seed: int) -> Schedule:
         if kind == "unit-removed":
             params["pick"] = rng.random()
         faults.append((round(rng.uniform(0.0, horizon), 1), kind, params))
+    upgrades = random.Random("upgrades:%d" % seed)
+    if upgrades.random() < 0.5:
+        # The original stand-in exists for rolling-restart only.
+        kind = (
+            upgrades.choices(UPGRADE_FAULTS, UPGRADE_WEIGHTS)[0]
+            if fixture in ORIGINALS
+            else "migrate-to-4"
+        )
+        if kind == "migrate-to-4":
+            params = {"agents_after": upgrades.choice((0.0, 30.0, 120.0, None))}
+        else:
+            params = {"first": upgrades.random(), "later": round(upgrades.uniform(5, 200), 1)}
+        faults.append((round(upgrades.uniform(0.0, horizon), 1), kind, params))
     faults.sort(key=lambda f: f[0])
     # Juju always runs update-status (every 5 minutes by default), and the
     # layer relies on it: a holder removed mid-work keeps its grant until the
@@ -196,22 +240,43 @@ class ScheduleRun:
     ):
         self.s = schedule
         self.charm = charms[schedule.fixture]
+        self.original = charms.get(ORIGINALS.get(schedule.fixture, ""))
         self.allowed, self.extra_config = {**FIXTURES, **CONTROLS}[schedule.fixture]
+        self.profile = by_name(profile)
+        # Upgrade faults that cannot apply are never run (see the docstring).
+        self.faults = []
+        self.not_applicable = Counter()
+        for fault in schedule.faults:
+            if fault[1] in UPGRADE_FAULTS and not self._applicable(fault[1]):
+                self.not_applicable[fault[1]] += 1
+            else:
+                self.faults.append(fault)
+        kinds = [kind for _, kind, _ in self.faults]
+        # Units on the original layer keep their grants in leader settings.
+        self.mixed = "refresh-from-original" in kinds or "rollback" in kinds
+        self.current = self.original if "refresh-from-original" in kinds else self.charm
         self.sim = Simulation(
-            self.charm,
+            self.current,
             units=schedule.units,
             seed=schedule.seed,
             backend=backend,
             workdir=workdir,
             update_status=schedule.update_status,
             clock_skew=schedule.clock_skew,
-            profile=by_name(profile),
+            profile=self.profile,
         )
         self.out = Outcome(schedule.seed)
+        self.out.skipped.update(self.not_applicable)
         self.killed_at: Dict[str, float] = {}  # unit removed with --force -> when
         self.removing_at: Dict[str, float] = {}  # unit whose removal began -> when
         self.abrupt: List[Tuple[str, float]] = []  # (deposed leader, when)
         self.generation = 0
+        self.injected_at: Dict[str, float] = {}  # fault kind -> when first injected
+
+    def _applicable(self, kind) -> bool:
+        if not self.profile.fires("leader-settings-changed"):
+            return False  # Juju 4: no leader settings to migrate from or to serve the original
+        return kind == "migrate-to-4" or self.original is not None
 
     def budget(self):
         n = len(self.sim.units) + 2
@@ -227,7 +292,7 @@ class ScheduleRun:
             start = sim.now
             self.generation += 1
             sim.set_config(generation=self.generation, **self.extra_config)
-            for at, kind, params in self.s.faults:
+            for at, kind, params in self.faults:
                 sim.run_until(start + at, max_hooks=self.budget())
                 if self._inject(kind, params):
                     self.out.faults[kind] += 1
@@ -302,7 +367,7 @@ class ScheduleRun:
                 return False
             sim.fail_next_hook(candidates[int(params["pick"] * len(candidates))], point)
         elif kind == "upgrade-charm":
-            sim.upgrade_charm(self.charm)
+            sim.upgrade_charm(self.current)  # the charm the application is set to
         elif kind == "config-change":
             self.generation += 1
             sim.set_config(generation=self.generation)
@@ -312,6 +377,49 @@ class ScheduleRun:
             if sim.leader is None:
                 return False
             sim.expire_lease(honour_guarantee=True, successor=sim.add_unit())
+        elif kind == "refresh-from-original":
+            self._refresh(self.charm, params)
+        elif kind == "rollback":
+            if not self._rollback(params):
+                return False
+        elif kind == "migrate-to-4":
+            try:
+                sim.migrate(agents_after=params["agents_after"])
+            except SimulationError:
+                return False  # Juju refuses: a unit is still upgrading
+        self.injected_at.setdefault(kind, sim.now)
+        return True
+
+    def _refresh(self, charm, params):
+        """`juju refresh` to `charm`: one unit's agent acts first, the others later."""
+        sim = self.sim
+        live = self._live()
+        first = live[int(params["first"] * len(live))]
+        sim.upgrade_charm(charm, units=[first])
+        self.current = charm
+        sim.schedule(sim.now + params["later"], "deliver_charm")  # whoever is left
+
+    def _rollback(self, params) -> bool:
+        """The README's way back to the original: pause, wait for no holder, refresh."""
+        sim = self.sim
+        if sim.leader is None or sim.leader not in self._live():
+            return False
+        action = sim.run_action(sim.leader, "coordinator-pause", {})
+        deadline = sim.now + 4 * UPDATE_STATUS_CYCLE
+        while sim.now < deadline:
+            done = sim.action(action).status not in ("pending", "running")
+            if done and not self._working() and not self._grantees(self._live()):
+                break
+            sim.run_for(5.0, max_hooks=self.budget())
+        else:
+            # Never drained (the leader gone or in error, say): the operator
+            # gives up and resumes, if the pause took.
+            if sim.action(action).status == "completed" and sim.leader in self._live():
+                sim.run_action(sim.leader, "coordinator-resume", {})
+            return False
+        if sim.action(action).status != "completed":
+            return False
+        self._refresh(self.original, params)
         return True
 
     def _grantees(self, live):
@@ -390,7 +498,10 @@ class ScheduleRun:
                 return
 
     def _explained(self, inside, when, intervals):
-        """Overlap that needs leadership lost inside Juju's 30 s promise, mid-work."""
+        """Overlap that needs leadership lost inside Juju's 30 s promise, mid-work,
+        or in which every unit ran the original layer (see the module docstring)."""
+        if all(self._on_original(u, when) for u in inside):
+            return True
         for unit, deposed in self.abrupt:
             for s, e, u, _ in intervals:
                 if u == unit and u in inside and s <= deposed < e:
@@ -421,6 +532,18 @@ class ScheduleRun:
         out = {u: min(gone.get(u, INFINITY), self.removing_at.get(u, INFINITY)) for u in first}
         return not any(u != unit and t <= when < out[u] for u, t in first.items())
 
+    def _on_original(self, unit, when) -> bool:
+        """Whether `unit` ran the original layer's files at `when`."""
+        if not self.mixed:
+            return False
+        charm = None
+        for t, name, source in self.sim.charm_history:
+            if t > when:
+                break
+            if name == unit:
+                charm = source
+        return charm is not None and os.path.realpath(charm) == os.path.realpath(self.original)
+
     def _check_grant_held(self, intervals, gone):
         history = self.sim.app_data_history
         for start, _, unit, lock in intervals:
@@ -432,16 +555,34 @@ class ScheduleRun:
                 if t > start:
                     break
                 settings = values
-            try:
-                grants = json.loads(settings.get("coordinator") or "{}")
-            except ValueError:
-                grants = {}
+            grants = _grants(settings)
+            if self._on_original(unit, start):
+                if leader == unit:
+                    # The original's leader works on a grant to itself that it
+                    # writes to leader settings only as its hook ends, if at all.
+                    continue
+                # The original reads its grants from leader settings.
+                for t, values in self.sim.leader_settings_history:
+                    if t > start:
+                        break
+                    grants = _grants(values)
             if lock not in (grants.get(unit) or {}):
                 self._violate(
                     "granted-without-grant",
                     "%s started guarded work on %r at t=%.1f without a grant (leader %s)"
                     % (unit, lock, start, leader),
                 )
+
+
+def _grants(settings) -> dict:
+    """The grants {unit: {lock: ts}} kept under the layer's key in `settings`, or {}."""
+    try:
+        grants = json.loads(settings.get("coordinator") or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(grants, dict):
+        return {}
+    return {u: dict(locks) for u, locks in grants.items() if isinstance(locks, dict)}
 
 
 def _intervals(journal):

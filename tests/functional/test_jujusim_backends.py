@@ -6,11 +6,13 @@ import shutil
 import pytest
 
 from jujusim import (
+    JUJU_3_6,
     At,
     HookLoopError,
     Scenario,
     Simulation,
     SimulationError,
+    by_name,
     check_max_concurrency,
     guarded_intervals,
     run_scenario,
@@ -211,6 +213,141 @@ def test_upgrade_charm_replaces_files_but_keeps_unit_state(tmp_path):
             assert hooks[:2] == ["upgrade-charm", "config-changed"]
             assert "peer.installed" in sim.flags(unit)
             assert os.path.exists(os.path.join(sim.unit_dir(unit), "VERSION"))
+
+
+@pytest.mark.parametrize("juju", ["3.6", "4"])
+def test_after_upgrade_charm_a_non_leader_runs_leader_settings_changed_on_3_6_only(tmp_path, juju):
+    # The deploy restarts the uniter's loop with a fresh LocalState: the queued
+    # config-changed runs first, then a 3.6 non-leader's leader-settings
+    # version (0) differs and its leadership resolver runs the hook; the
+    # leader's flag is persisted (no leader-elected); Juju 4 has no such hook.
+    # (reactive-peer writes leader settings: on Juju 4 its hooks fail.)
+    charm = scripted_charm(tmp_path / "charm", "")
+    new = tmp_path / "v2"
+    shutil.copytree(charm, str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        charm,
+        units=3,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+        profile=by_name(juju),
+    ) as sim:
+        sim.run_until_quiet()
+        start = len(sim.trace)
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+        for unit in sim.units:
+            hooks = [r.hook for r in sim.trace[start:] if r.unit == unit and r.event == "commit"]
+            if unit == sim.leader or juju == "4":
+                expected = ["upgrade-charm", "config-changed"]
+            else:
+                expected = ["upgrade-charm", "config-changed", "leader-settings-changed"]
+            assert hooks[: len(expected)] == expected, unit
+            assert "leader-elected" not in hooks
+            assert hooks.count("leader-settings-changed") == len(expected) - 2
+
+
+def test_a_3_6_non_leader_refreshed_in_error_runs_leader_settings_changed_after_its_retry(
+    tmp_path,
+):
+    # Every deploy restarts the resolver loop with a fresh LocalState, the one
+    # that gives a unit in error the new files too (wrapUpgradeOp).
+    charm = scripted_charm(tmp_path / "charm", "def config_changed(h):\n    h.log('x')\n")
+    new = tmp_path / "v2"
+    shutil.copytree(charm, str(new))
+    with Simulation(
+        charm, units=2, seed=4, backend="fork", workdir=str(tmp_path / "w"), profile=JUJU_3_6
+    ) as sim:
+        sim.run_until_quiet()
+        broken = next(u for u in sim.units if u != sim.leader)
+        sim.fail_next_hook(broken, after_journal_end=False)
+        sim.set_config(generation=1)
+        sim.run_until_quiet(retries=False)
+        assert sim.in_error(broken)
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+
+        hooks = [r.hook for r in sim.trace[start:] if r.unit == broken and r.event == "commit"]
+        assert hooks[:2] == ["config-changed", "leader-settings-changed"]
+        assert "upgrade-charm" not in hooks
+
+
+def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_path):
+    new = tmp_path / "v2"
+    shutil.copytree(fixture_charm("reactive-peer"), str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        fixture_charm("reactive-peer"),
+        units=3,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+    ) as sim:
+        sim.run_until_quiet()
+        first, *later = sim.units
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new), units=[first])
+        sim.run_until_quiet()
+
+        upgraded = {r.unit for r in sim.trace[start:] if r.hook == "upgrade-charm"}
+        assert upgraded == {first}
+        assert [os.path.exists(os.path.join(sim.unit_dir(u), "VERSION")) for u in sim.units] == [
+            True,
+            False,
+            False,
+        ]
+
+        sim.upgrade_charm(fixture_charm("reactive-peer"), units=[later[0]])  # and back
+        sim.run_until_quiet()
+        assert not os.path.exists(os.path.join(sim.unit_dir(later[0]), "VERSION"))
+        assert os.path.exists(os.path.join(sim.unit_dir(first), "VERSION"))  # not told yet
+
+        start = len(sim.trace)
+        sim.deliver_charm([first, later[1]])
+        sim.run_until_quiet()
+
+        upgraded = sorted(
+            r.unit for r in sim.trace[start:] if r.hook == "upgrade-charm" and r.event == "commit"
+        )
+        assert upgraded == sorted([first, later[1]])
+        assert not any(os.path.exists(os.path.join(sim.unit_dir(u), "VERSION")) for u in sim.units)
+
+
+def test_a_unit_in_error_gets_a_refresh_without_upgrade_charm(tmp_path):
+    # Juju restores the failed hook and retries it on the new charm's code;
+    # upgrade-charm never runs there (`juju refresh --force-units`, and the
+    # resolver's loop restart after a failed retry).
+    new = tmp_path / "v2"
+    shutil.copytree(fixture_charm("reactive-peer"), str(new))
+    (new / "VERSION").write_text("2\n")
+    with Simulation(
+        fixture_charm("reactive-peer"),
+        units=2,
+        seed=4,
+        backend="fork",
+        workdir=str(tmp_path / "w"),
+    ) as sim:
+        sim.run_until_quiet()
+        broken = sim.units[1]
+        sim.fail_next_hook(broken, after_journal_end=False)
+        sim.set_config(generation=1)
+        while not sim.in_error(broken):
+            sim.run_for(0.5)
+        start = len(sim.trace)
+
+        sim.upgrade_charm(str(new))
+        sim.run_until_quiet()
+
+        commits = [(r.unit, r.hook) for r in sim.trace[start:] if r.event == "commit"]
+        assert (broken, "config-changed") in commits  # the failed hook, retried
+        assert (broken, "upgrade-charm") not in commits
+        assert (sim.units[0], "upgrade-charm") in commits
+        assert os.path.exists(os.path.join(sim.unit_dir(broken), "VERSION"))
 
 
 def test_a_hook_loop_is_reported_with_the_looping_hook(tmp_path):

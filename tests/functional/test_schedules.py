@@ -31,11 +31,62 @@ def test_campaign_slice_keeps_every_invariant(charms, tmp_path, seed):
     assert outcome.hooks > 0
 
 
+# Seeds of the campaign whose upgrade fault lands mid-roll on Juju 3.6, two per kind.
+UPGRADE_SLICE = {
+    3: "migrate-to-4",
+    33: "migrate-to-4",
+    17: "refresh-from-original",
+    20: "refresh-from-original",
+    30: "rollback",
+    37: "rollback",
+}
+
+
+@pytest.fixture(scope="module")
+def charms_with_originals(built_charms):
+    names = (*schedules.FIXTURES, *schedules.ORIGINALS.values())
+    return {name: str(built_charms[name]) for name in names}
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "rolling-restart-original")
+@pytest.mark.parametrize("seed", sorted(UPGRADE_SLICE))
+def test_campaign_upgrade_faults_keep_every_invariant_on_juju_3_6(
+    charms_with_originals, tmp_path, seed
+):
+    run = schedules.ScheduleRun(
+        schedules.generate(seed), charms_with_originals, str(tmp_path), profile="3.6"
+    )
+    outcome = run.run()
+
+    assert outcome.error == ""
+    assert outcome.violations == [], schedules.generate(seed).describe()
+    # The fault ran mid-roll: guarded work before it and after it.
+    assert outcome.faults[UPGRADE_SLICE[seed]] == 1
+    at = run.injected_at[UPGRADE_SLICE[seed]]
+    starts = [e.time for e in run.sim.journal if e.event == "start"]
+    assert min(starts) < at < max(starts)
+
+
+@pytest.mark.charms("rolling-restart", "policies", "held-restart", "rolling-restart-original")
+def test_upgrade_faults_are_skipped_on_juju_4_and_leave_the_rest_as_drawn(
+    charms_with_originals, tmp_path
+):
+    seed = 17  # refresh-from-original on rolling-restart
+    schedule = schedules.generate(seed)
+    run = schedules.ScheduleRun(schedule, charms_with_originals, str(tmp_path), profile="4")
+    try:
+        assert run.out.skipped["refresh-from-original"] == 1
+        assert run.faults == [f for f in schedule.faults if f[1] != "refresh-from-original"]
+        assert run.current == charms_with_originals["rolling-restart"]  # not the original
+    finally:
+        run.sim.close()
+
+
 def test_schedules_are_a_function_of_their_seed():
     assert schedules.generate(42) == schedules.generate(42)
     drawn = [schedules.generate(seed) for seed in range(1, 200)]
     kinds = {kind for s in drawn for _, kind, _ in s.faults}
-    assert kinds == set(schedules.FAULT_KINDS)
+    assert kinds == set(schedules.FAULT_KINDS) | set(schedules.UPGRADE_FAULTS)
     assert {s.fixture for s in drawn} == set(schedules.FIXTURES)
     assert {s.units for s in drawn} == set(range(2, 8))
     points = {p["point"] for s in drawn for _, k, p in s.faults if k == "hook-failure"}

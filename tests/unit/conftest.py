@@ -100,6 +100,9 @@ class FakeModel:
         self.app_data = {}  # the peer relation's application databag, committed
         self.leader_settings = {}  # served only with leader_settings_tools
         self.leader_settings_tools = False
+        # JUJU_VERSION in every hook: Juju 4 by default (no leader settings);
+        # "3.6.12" with leader_settings_tools for a model with an older layer.
+        self.juju_version = "4.0.1"
         # A unit that takes the lease after the next hook's process exits and
         # before Juju commits that hook's writes (None: nobody).
         self.lease_lapses_before_commit = None
@@ -325,7 +328,7 @@ class Hook:
         os.environ.update(
             JUJU_UNIT_NAME=self.unit,
             JUJU_HOOK_NAME=self.name,
-            JUJU_VERSION="2.9.49",
+            JUJU_VERSION=m.juju_version,
             CHARM_DIR=str(m.tmp_path / self.unit.replace("/", "-")),
             UNIT_STATE_DB=str(m.tmp_path / (self.unit.replace("/", "-") + ".db")),
         )

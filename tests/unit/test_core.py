@@ -436,3 +436,42 @@ def test_grants_are_made_in_grant_order(snapshot):
 
     made = [order[(d.lock, d.unit)] for d in decisions if d.kind == "grant"]
     assert made == sorted(made)
+
+
+# -- the original layer's release: deleting the request (issue 21) ----------------
+
+
+def test_a_holder_read_in_its_own_hook_without_its_request_has_let_go():
+    led = ledger(
+        {"app/0": {}, "app/1": {}, "app/2": {"restart": ts(3)}},
+        grants={"app/1": {"restart": ts(2)}},
+        fresh={"app/1"},
+        seen={"app/1": {"restart": {ts(2)}}},
+    )
+
+    decisions, _ = decide(led, one_at_a_time(led))
+
+    assert [(d.kind, d.unit) for d in decisions] == [("end", "app/1"), ("grant", "app/2")]
+
+
+def test_a_holder_without_its_request_read_in_another_hook_keeps_its_grant():
+    # The agent's copy of app/1's settings may predate the request.
+    led = ledger({"app/0": {}, "app/1": {}}, grants={"app/1": {"restart": ts(2)}})
+
+    decisions, _ = decide(led)
+
+    assert decisions == []
+
+
+def test_a_grant_whose_request_the_leader_never_saw_is_no_release_when_read_fresh():
+    # A leader's own request it kept unpublished, an orphan its holder takes over.
+    led = ledger(
+        {"app/0": {}, "app/1": {}},
+        grants={"app/1": {"restart": ts(2)}},
+        fresh={"app/1"},
+        seen={"app/1": {"restart": {ts(1)}}},
+    )
+
+    decisions, _ = decide(led)
+
+    assert decisions == []

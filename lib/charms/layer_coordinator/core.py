@@ -31,8 +31,10 @@ release record
     ``unit`` says it let go (``coordinator-released`` in its peer data).
 end (of a grant)
     The leader removes a grant once its holder let go (a release record at
-    least as new, or a newer request), an operator revoked it, or the
-    holder left the application. Nothing else ends a grant: a holder whose
+    least as new, or a newer request, or, read in the holder's own
+    relation-changed hook, its request deleted: the original layer's
+    release, if this leader had seen that request), an operator revoked it, or
+    the holder left the application. Nothing else ends a grant: a holder whose
     data says nothing, or cannot be read, keeps it.
 member
     A unit this unit's agent lists in the peer relation (relation-list).
@@ -63,6 +65,13 @@ revoked
 paused
     ``paused_since``: an operator stopped granting (coordinator-pause);
     grants end as usual, none are made.
+seen
+    ``ts in seen[unit][lock]``: a member's request this leader has seen in
+    its data (in an earlier hook), or a grant it took over from an older
+    layer. Only a seen request that is gone can be a release without a
+    record: a unit on this layer never deletes one without writing a
+    record in the same commit, and a grant whose request a holder never
+    published (a leader's own, an orphan it takes over) was never seen.
 unreadable
     A member whose peer data could not be read in this hook: its grants
     and revocations stay as they are.
@@ -146,6 +155,8 @@ class Ledger:
         dying=False,
         unreadable=None,
         commit_first=None,
+        fresh=None,
+        seen=None,
     ):
         self.unit = unit
         self.leader = leader
@@ -162,6 +173,12 @@ class Ledger:
         self.has_relation = has_relation
         self.dying = dying
         self.unreadable = set() if unreadable is None else unreadable
+        # Members whose data was read in their own joined/changed hook (Juju
+        # serves a peer's latest committed settings there) and is clean.
+        self.fresh = set() if fresh is None else fresh
+        # {unit: {lock: {ts}}}: requests this leader has seen in members' data
+        # before this hook's reads (its view), or grants it took over.
+        self.seen = {} if seen is None else seen
         self.new_locks = set()  # locks this unit first asked for in this hook
         self.pending = set()  # locks the leader granted itself in this hook (not committed)
         self.commit_first = (lambda: True) if commit_first is None else commit_first
@@ -231,9 +248,20 @@ class Ledger:
         if unit == self.unit:
             return self.requests[unit].get(lock) == ts or self.orphans.get(lock) == ts
         if unit in self.requests:
-            return grant_stands(
-                self.requests[unit].get(lock), self.released.get(unit, {}).get(lock, ""), ts
-            )
+            requested = self.requests[unit].get(lock)
+            released = self.released.get(unit, {}).get(lock, "")
+            if (
+                requested is None
+                and unit in self.fresh
+                and released < ts
+                and ts in self.seen.get(unit, {}).get(lock, ())
+            ):
+                self.log(
+                    f"{unit} deleted its request for {lock!r} without a release record (an "
+                    "older layer's release): its grant ends"
+                )
+                return False
+            return grant_stands(requested, released, ts)
         if not self.has_relation or self.dying:
             return True
         present = evidence.goal_units()

@@ -29,7 +29,14 @@ from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
 from .status import WaitingStatus
-from .transport import LeaderData, PeerRelationTransport, Unreadable
+from .transport import (
+    LeaderData,
+    PeerRelationTransport,
+    Unreadable,
+    clear_legacy_grants,
+    legacy_grants,
+    set_legacy_grants,
+)
 from .view import PeerView
 
 __all__ = ["LayerCoordinator", "SimpleCoordinator"]
@@ -218,7 +225,7 @@ class LayerCoordinator(BaseCoordinator):
                 )
         orphans = self._orphans(data, own)
         self._evidence = MembershipEvidence(self._transport, self._unit, self.key)
-        requests = self._peers.requests(own, self._leader)
+        requests = self._peers.requests(own, self._leader, new_term=data.leader != self._unit)
         self._ledger = Ledger(
             unit=self._unit,
             leader=self._leader,
@@ -236,7 +243,84 @@ class LayerCoordinator(BaseCoordinator):
             dying=dying,
             unreadable=self._peers.unreadable,
             commit_first=self._commit_first,
+            fresh=self._peers.fresh,
+            seen=self._peers.seen,
         )
+        if self._leader and (self._peers.read_everyone or unitdata.kv().get(wire.LEGACY_KEY)):
+            self._import_legacy_grants()
+
+    def _import_legacy_grants(self):
+        """Take over the grants an older layer's leader left in leader settings.
+
+        Runs when this leader reads every peer (its first hook as leader on
+        this layer: leader-elected, upgrade-charm, a failed hook retried on
+        the new code, a missing view), and in its next hooks until they are
+        settled. A grant is taken over unless its holder's data shows it let
+        go (a newer request or a release record): a holder's copy here may
+        predate its request, so a request not shown is no release yet. Each
+        is marked seen: once the holder's own relation-changed hook shows the
+        request gone (the original layer's release), the grant ends. When
+        every one is settled (committed in the databag, let go, or taken
+        over once and gone since), leader settings are cleared, once:
+        ``leader-set`` takes effect at once, so only after the commit.
+        """
+        ledger = self._ledger
+        kv = unitdata.kv()
+        legacy = legacy_grants(self.key)
+        stored = kv.get(wire.LEGACY_KEY)
+        stored = stored.get("taken") if isinstance(stored, dict) else None
+        # What an earlier term took over proves nothing now (its commit may
+        # have been refused): start again when reading every peer.
+        taken = (
+            {}
+            if self._peers.read_everyone
+            else wire.parse_grants(stored, wire.LEGACY_KEY, "unitdata")
+        )
+        committed = self._transport.stored_grants
+        settled = True
+        remaining = {}  # the grants not settled yet: what leader settings keep
+        for unit, locks in sorted(legacy.items()):
+            if unit == self._unit:
+                requests, released = ledger.own(), self._own.released
+            elif unit in ledger.requests:
+                requests, released = ledger.requests[unit], ledger.released.get(unit, {})
+            else:
+                data = self._evidence.peer_data(unit)
+                requests = data.requests if data is not None else {}
+                released = data.released if data is not None else {}
+            for lock, ts in sorted(locks.items()):
+                if requests.get(lock, "") > ts or released.get(lock, "") >= ts:
+                    continue  # let go
+                in_databag = committed.get(unit, {}).get(lock) == ts
+                if in_databag and requests.get(lock) != ts:
+                    # Committed, and the holder shows the request no more: a holder
+                    # on the original reads only leader settings, so they stay
+                    # until it let go.
+                    continue
+                if not in_databag and taken.get(unit, {}).get(lock) == ts:
+                    continue  # taken over, and ended since
+                settled = False
+                remaining.setdefault(unit, {})[lock] = ts
+                if ledger.grants.get(unit, {}).get(lock) == ts:
+                    continue
+                ledger.grants.setdefault(unit, {})[lock] = ts
+                ledger.granted_at.setdefault(unit, {})[lock] = wire.timestamp()
+                ledger.seen.setdefault(unit, {}).setdefault(lock, set()).add(ts)
+                taken.setdefault(unit, {})[lock] = ts
+                if unit == self._unit and self._commit_first():
+                    ledger.pending.add(lock)  # as any grant to itself
+                log(f"leader takes over {unit}'s grant of {lock!r} from leader settings")
+        if not settled:
+            kv.set(wire.LEGACY_KEY, {"taken": taken})
+            if remaining != wire.without_empty(legacy):
+                # Settled ones leave leader settings (a later leader has no
+                # `taken` of this one's and would take them over again).
+                set_legacy_grants(remaining, self.key)
+            return
+        if any(legacy.values()):
+            clear_legacy_grants(self.key)
+            log("the older layer's grants in leader settings are settled; cleared")
+        kv.unset(wire.LEGACY_KEY)
 
     def _orphans(self, data, own):
         """Grants of this unit for requests its records lack (see the core's glossary).
@@ -323,7 +407,10 @@ class LayerCoordinator(BaseCoordinator):
         own = ledger.own()
         if lock not in own:
             held = " (held until released)" if hold else ""
-            if lock in ledger.orphans:
+            if lock in ledger.orphans and self._leader:
+                # Only the leader takes an orphan over: on another unit the leader
+                # may be ending that grant at this moment (its holder showed no
+                # request), so that unit asks afresh and lets the orphan go.
                 own[lock] = ledger.orphans.pop(lock)
                 log(f"{self._unit} requests {lock!r} again and keeps its grant{held}")
             else:
@@ -353,7 +440,11 @@ class LayerCoordinator(BaseCoordinator):
             self.handle()
             return True
         was_granted = ledger.granted(lock)
-        del own[lock]
+        ts = own.pop(lock)
+        if not was_granted:
+            # A grant may be on its way: say this request is let go, so that the
+            # leader ends it and a later hook does not take it over as an orphan.
+            self._let_go[lock] = ts
         log(f"{self._unit} {'releases' if was_granted else 'withdraws its request for'} {lock!r}")
         if was_granted:
             self.handle()  # on the leader, the next unit may have it now
@@ -450,6 +541,14 @@ class LayerCoordinator(BaseCoordinator):
         for name in locks:
             self._ledger.revoked.setdefault(unit, {})[name] = held[name]
             log(f"operator revoked {unit}'s {name!r}", "WARNING")
+        # A unit still on an older layer reads its grant only in leader settings.
+        legacy = legacy_grants(self.key)
+        kept = {
+            u: {lock: ts for lock, ts in grants.items() if u != unit or lock not in locks}
+            for u, grants in legacy.items()
+        }
+        if wire.without_empty(kept) != wire.without_empty(legacy):
+            set_legacy_grants(wire.without_empty(kept), self.key)
         self.handle()
         self.save()
 
@@ -492,13 +591,13 @@ class LayerCoordinator(BaseCoordinator):
                 log(
                     "leadership lost during the hook; the new leader will decide grants", "WARNING"
                 )
-            self._peers.save(ledger.requests)
+            self._peers.save(ledger.requests, ledger.grants)
         else:
             PeerView.forget()
         self._own.save(
             self._transport,
             own,
-            {**self._let_go, **self._transport.stored_grants.get(self._unit, {})},
+            _later(self._transport.stored_grants.get(self._unit, {}), self._let_go),
             awake=self._awake,
             withheld=withheld,
         )
@@ -588,3 +687,12 @@ class SimpleCoordinator(LayerCoordinator):
         if unit in holders:
             return True
         return len(holders) < self.concurrency() and unit == queue[0]
+
+
+def _later(grants, let_go):
+    """``grants``, each lock's timestamp the later of the two: the release records to cover."""
+    merged = dict(grants)
+    for lock, ts in let_go.items():
+        if merged.get(lock, "") < ts:
+            merged[lock] = ts
+    return merged

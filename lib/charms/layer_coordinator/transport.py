@@ -172,6 +172,46 @@ class PeerRelationTransport:
         relation_set(self.relation_id, settings)
 
 
+def legacy_grants(key=wire.KEY):
+    """Grants an older layer left in leader settings: ``{unit: {lock: ts}}``, or {}.
+
+    The original layer:coordinator (charmhelpers' protocol) and this layer's
+    revisions up to issue 19 kept grants in leader settings under ``key``.
+    Juju 4 has no leader settings (nor ``leader-get``): there, and whenever
+    they cannot be read, there is nothing to import.
+    """
+    if juju_major() >= 4:
+        return {}
+    try:
+        raw = hookenv.leader_get(key)
+    except Exception as exc:  # noqa: BLE001 -- no tool, or Juju refused: nothing to import
+        from .options import log
+
+        log(f"leader settings not readable ({exc}); no older grants to import", "DEBUG")
+        return {}
+    if not raw:
+        return {}
+    return wire.parse_grants(raw, key, "leader settings")
+
+
+def clear_legacy_grants(key=wire.KEY):
+    """Delete the older layer's grants from leader settings (``leader-set KEY=``)."""
+    hookenv.leader_set({key: None})
+
+
+def set_legacy_grants(grants, key=wire.KEY):
+    """Keep only ``grants`` of the older layer's in leader settings (``leader-set``)."""
+    hookenv.leader_set({key: wire.dump(grants)})
+
+
+def juju_major():
+    """The major version of the Juju running this hook (``JUJU_VERSION``), 0 if unknown."""
+    try:
+        return int(os.environ.get("JUJU_VERSION", "").split(".")[0])
+    except ValueError:
+        return 0
+
+
 def relation_set(relation_id, settings, app=False):
     """Write ``settings`` (key -> str, "" deletes) with ``relation-set [--app] -r ID --file F``.
 
@@ -208,7 +248,14 @@ class Unreadable(Exception):
 class LeaderData:
     """The leader-owned data: grants, grant times, revocations, pause, leader name, waker."""
 
-    __slots__ = ("grants", "granted_at", "revoked", "paused_since", "leader", "wake")
+    __slots__ = (
+        "grants",
+        "granted_at",
+        "revoked",
+        "paused_since",
+        "leader",
+        "wake",
+    )
 
     def __init__(self, grants, granted_at, revoked, paused_since, leader, wake=None):
         self.grants = grants

@@ -34,12 +34,19 @@ class PeerView:
         self._key = key
         self.released = {}
         self.unreadable = set()
+        self.fresh = set()  # read in its own joined/changed hook, clean
+        self.seen = {}  # requests the leader saw before this hook (see core: seen)
+        self.read_everyone = False  # the leader's view was missing or stale: all read
         self._loaded = None  # the leader's view as loaded from unitdata (None: none)
 
-    def requests(self, own, leader):
-        """Every unit's requests, this unit's being ``own``: complete now on the leader."""
+    def requests(self, own, leader, new_term=False):
+        """Every unit's requests, this unit's being ``own``: complete now on the leader.
+
+        ``new_term``: the leader-owned data names another leader, so this
+        unit's view (and what it saw) is from an earlier term: read everyone.
+        """
         if leader:
-            return _Requests(self._unit, own, others=self._load_cached())
+            return _Requests(self._unit, own, others=self._load_cached(new_term))
         return _Requests(self._unit, own, load_all=self._read_all)
 
     def _read(self, unit):
@@ -52,6 +59,14 @@ class PeerView:
             return None
         data = wire.PeerData.parse(settings or {}, f"{unit}'s", self._key)
         self.released[unit] = data.released
+        if (
+            unit == hookenv.remote_unit()
+            and hookenv.relation_id() == self._transport.relation_id
+            and hookenv.hook_name().endswith(("-relation-changed", "-relation-joined"))
+            and wire.locks_clean((settings or {}).get(self._key), data.requests)
+        ):
+            # Juju serves a peer's latest committed settings in its own hooks.
+            self.fresh.add(unit)
         return data.requests
 
     def _read_all(self):
@@ -60,7 +75,7 @@ class PeerView:
         units = {unit: self._read(unit) for unit in sorted(self._transport.members())}
         return {unit: locks for unit, locks in units.items() if locks is not None}
 
-    def _load_cached(self):
+    def _load_cached(self, new_term=False):
         """The leader's view of its peers' requests, refreshing what can have changed."""
         view = unitdata.kv().get(wire.VIEW_KEY)
         if self._transport.relation_id is None:
@@ -73,13 +88,16 @@ class PeerView:
             or not isinstance(view.get("units"), dict)
             or not isinstance(view.get("released"), dict)
             or hookenv.hook_name() in ("leader-elected", "upgrade-charm")
+            or new_term
         )
         if stale:
             log("leader reads every peer's requests", "DEBUG")
             units = {}
+            self.read_everyone = True
         else:
             units = {u: locks for u, locks in view["units"].items() if u in members}
             self.released.update((u, r) for u, r in view["released"].items() if u in members)
+            self.seen = _seen(view)
         to_read = members - set(units)
         remote = hookenv.remote_unit()
         if remote in members and hookenv.relation_id() == self._transport.relation_id:
@@ -96,8 +114,21 @@ class PeerView:
         self._loaded = view if not stale else None
         return units
 
-    def save(self, requests):
+    def save(self, requests, grants):
+        """Keep the view for the next hook: requests, release records, grants' requests seen."""
         unreadable = self.unreadable
+        seen = {}
+        for unit, locks in grants.items():
+            if unit == self._unit:
+                continue
+            mine = {
+                lock: ts
+                for lock, ts in locks.items()
+                if ts in self.seen.get(unit, {}).get(lock, ())
+                or (unit in requests and requests[unit].get(lock) == ts)
+            }
+            if mine:
+                seen[unit] = mine
         view = {
             "relid": self._transport.relation_id,
             "units": {
@@ -110,6 +141,7 @@ class PeerView:
                 for u, marker in self.released.items()
                 if marker and u in requests and u not in unreadable
             },
+            "seen": seen,
         }
         if view != self._loaded:
             unitdata.kv().set(wire.VIEW_KEY, view)
@@ -118,6 +150,20 @@ class PeerView:
     def forget():
         """Drop the leader's view (this unit does not lead)."""
         unitdata.kv().unset(wire.VIEW_KEY)
+
+
+def _seen(view):
+    """``{unit: {lock: {ts}}}`` seen before: the view's requests and its ``seen`` grants."""
+    seen = {}
+    for source in (view.get("seen"), view.get("units")):
+        if not isinstance(source, dict):
+            continue
+        for unit, locks in source.items():
+            if isinstance(locks, dict):
+                for lock, ts in locks.items():
+                    if isinstance(lock, str) and isinstance(ts, str):
+                        seen.setdefault(unit, {}).setdefault(lock, set()).add(ts)
+    return seen
 
 
 class _Requests(MutableMapping):

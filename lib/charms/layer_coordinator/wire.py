@@ -50,6 +50,7 @@ LOCAL_KEY = "coordinator.local-requests"  # requests kept while the relation can
 HELD_KEY = "coordinator.held"  # locks acquired with hold=True
 DEPARTED_KEY = "coordinator.departed"  # peers whose relation-departed this unit ran
 LAST_REQUEST_KEY = "coordinator.last-request"  # this unit's latest request timestamp
+LEGACY_KEY = "coordinator.legacy-grants"  # leader settings still hold an older layer's grants
 OWN_KEY = "coordinator.own-settings"  # this unit's settings as last read, until it writes
 
 #: charmhelpers' timestamp format.
@@ -184,6 +185,17 @@ def parse_grants(raw, key, place="application databag"):
         else:
             log(f"ignoring entry {unit!r} of {source}", "WARNING")
     return grants
+
+
+def locks_clean(raw, locks):
+    """True if ``raw`` (a unit's requests text) holds nothing but the valid ``locks``."""
+    if raw is None or raw == "":
+        return True
+    try:
+        data = _loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and len(data) == len(locks)
 
 
 def garbled(raw, grants):

@@ -53,7 +53,8 @@ expiry, is-leader promises, leader settings), `driver` (hook processes
 through a backend, the tool socket, faults, each hook's begin and end),
 `context` (per-hook view: buffers, caches, snapshots; the tool sinks),
 `profile` (the Juju-version seam: which hook tools exist, which hooks fire,
-a hook's environment, JUJU_VERSION), `clock` (the units' simulated wall
+a hook's environment, JUJU_VERSION), `migration` (a 3.6 model migrated to a
+Juju 4 controller, then its agents upgraded), `clock` (the units' simulated wall
 clocks), `model` (plain-data state and side-channel records), `tools` (one
 function per hook tool), `backends` (exec and fork), `charmdir` (unit charm
 dirs, unitdata/flags), `invariants` (checks over the trace), `scenario`

@@ -56,7 +56,7 @@ def next_action(model: ModelState, unit: UnitState) -> Optional[HookSpec]:
 def next_hook(
     model: ModelState, unit: UnitState, now: float, profile: JujuProfile
 ) -> Optional[HookSpec]:
-    if not unit.alive or unit.stopped:
+    if not unit.alive or unit.stopped or model.agents_stopped:
         return None
     if unit.error_hook is not None:
         action = next_action(model, unit)
@@ -77,6 +77,13 @@ def next_hook(
                     relation=rel.name,
                     relation_id=rid,
                 )
+    # upgrade-charm's commit queues config-changed (operation/runhook.go
+    # @10a68261 Commit). A pending hook runs before leader-elected and
+    # leader-settings-changed: the leadership resolver accepts leadership and
+    # runs leader-settings-changed only when the operation kind is Continue
+    # (leadership/resolver.go @270b0465 NextOp). It runs on a dying unit too.
+    if unit.config_queued:
+        return HookSpec(kind="config-changed", name="config-changed", version=model.config_version)
     # Juju's leadership resolver: a dying unit never accepts leadership, but
     # it still runs leader-settings-changed (after resigning, or when the
     # settings change) until it stops. A leader whose agent can no longer
@@ -100,9 +107,9 @@ def next_hook(
     if action is not None:
         return action
     if not unit.dying:
-        if unit.charm_seen != model.charm_version:
+        if unit.charm_seen != model.charm_for(unit.name):
             return HookSpec(
-                kind="upgrade-charm", name="upgrade-charm", version=model.charm_version
+                kind="upgrade-charm", name="upgrade-charm", version=model.charm_for(unit.name)
             )
         if unit.config_seen != model.config_version:
             return HookSpec(
@@ -255,6 +262,9 @@ class UnitAgents(object):
         # application databag; (time, unit, hook, reason) of each refused commit.
         self.app_history: Dict[str, List[tuple]] = {}
         self.refusals: List[tuple] = []
+        # (time, unit, charm source directory) each time a unit's charm files
+        # are put in place (install, and each refresh as its hook begins).
+        self.charm_history: List[tuple] = []
 
     # -- charm files -----------------------------------------------------------------------
 
@@ -262,12 +272,19 @@ class UnitAgents(object):
         """A new charm revision (`version`) is deployed from `path`."""
         self._charm_sources[version] = path
 
+    def deployed(self, unit: str) -> bool:
+        """Whether `unit`'s agent has put the application's latest charm in place."""
+        return self._files_version.get(unit, 0) == self.model.charm_version
+
     def install_charm(self, unit: UnitState):
         """Put the model's current charm files in a new unit's charm directory."""
         self._manifests[unit.name] = charmdir.install_charm_files(
             self._charm_sources[self.model.charm_version], unit.charm_dir
         )
         self._files_version[unit.name] = self.model.charm_version
+        self.charm_history.append(
+            (self.scheduler.now, unit.name, self._charm_sources[self.model.charm_version])
+        )
 
     # -- choose ----------------------------------------------------------------------------
 
@@ -310,24 +327,35 @@ class UnitAgents(object):
         version = None
         if spec.kind == "upgrade-charm":
             version = spec.version
-            if unit.error_hook is not None and version != self.model.charm_version:
+            known = self.model.charm_for(unit.name)
+            if unit.error_hook is not None and version != known:
                 # Retrying a failed upgrade-charm after a newer upgrade: as
                 # `juju upgrade-charm --force-units`, retry with the newest
                 # files (another upgrade-charm follows for the new version).
-                version = self.model.charm_version
-        elif (
-            unit.error_hook is not None
-            and self._files_version.get(unit.name, 0) != self.model.charm_version
-        ):
-            # A unit in error gets the new charm too (--force-units); the
-            # failed hook is retried with it, and upgrade-charm runs after.
-            version = self.model.charm_version
+                version = known
+        elif unit.error_hook is not None and self._files_version.get(
+            unit.name, 0
+        ) != self.model.charm_for(unit.name):
+            # A unit in error gets the new charm too (`juju refresh
+            # --force-units`, and Juju applies a pending refresh on the loop
+            # restart after a failed retry anyway): the failed hook is retried
+            # with the new files and upgrade-charm never runs. Juju's deploy
+            # operation restores the interrupted hook as pending instead of
+            # queueing upgrade-charm (internal/worker/uniter/operation/deploy.go
+            # @285cce7f Commit; resolver nextOpHookError; `juju refresh` help:
+            # "units upgraded while in an error state will not have
+            # upgrade-charm hooks executed"; juju/juju#20173 on 3.6.4).
+            version = self.model.charm_for(unit.name)
+            unit.charm_seen = version
+            # Every deploy restarts the resolver loop (wrapUpgradeOp), this one too.
+            self.restart_loop(unit)
         if version is not None and self._files_version.get(unit.name, 0) != version:
             source = self._charm_sources[version]
             self._manifests[unit.name] = charmdir.replace_charm_files(
                 self._manifests[unit.name], source, unit.charm_dir
             )
             self._files_version[unit.name] = version
+            self.charm_history.append((self.scheduler.now, unit.name, source))
         if spec.is_action:
             self.model.actions[spec.action_id].status = "running"
 
@@ -500,9 +528,16 @@ class UnitAgents(object):
             unit.leader_settings_seen = spec.version
         elif kind == "config-changed":
             unit.config_seen = spec.version
+            unit.config_queued = False
         elif kind == "upgrade-charm":
             unit.charm_seen = spec.version
             unit.config_seen = None  # Juju runs config-changed after upgrade-charm
+            unit.config_queued = True
+            # The deploy operation restarts the resolver loop with a fresh
+            # LocalState (resolver/opfactory.go @270b0465 wrapUpgradeOp:
+            # ErrRestart; uniter.go loop): on Juju <= 3.6 a non-leader runs
+            # leader-settings-changed once the queued config-changed is done.
+            self.restart_loop(unit)
         elif kind == "start":
             unit.started = True
             self.schedule_update_status(unit.name)
@@ -529,6 +564,20 @@ class UnitAgents(object):
             unit.stopped = True
             unit.alive = False
         return None
+
+    def restart_loop(self, unit: UnitState):
+        """The uniter starts its resolver loop again with a fresh LocalState.
+
+        Juju's `Uniter.loop` builds a new `resolver.LocalState` (charm URL
+        and modified version only) after `resolver.ErrRestart` (a charm
+        deploy) and when the agent starts; after a failed hook
+        (`operation.ErrHookFailed`) it keeps the old one (uniter.go, the
+        3.x line, `loop`). LocalState's leader-settings version is not
+        persisted, the leader flag is (in the operation state): a non-leader
+        runs leader-settings-changed at its next idle point on a profile
+        that has it (2.9, 3.6; docs/juju-refresh-research.md section 6).
+        """
+        unit.leader_settings_seen = None
 
     def fail(self, unit: UnitState, spec: HookSpec):
         """A non-zero exit: the unit is in error and retries the hook (section 5)."""

@@ -213,6 +213,28 @@ class HookDriver(object):
     def start(self):
         self.backend.start()
 
+    def set_profile(self, profile: JujuProfile):
+        """Run later hooks under `profile`: its tools on PATH and in the backend.
+
+        Only between hooks (the agents are stopped: `jujusim.migration`).
+        """
+        if self.scheduler.running:
+            raise SimulationError("internal: the profile changes while hooks run")
+        target = os.path.join(self.tools_dir, ".jujusim-shim")
+        for name in self.profile.tools:
+            if name not in profile.tools:
+                os.unlink(os.path.join(self.tools_dir, name))
+        for name in profile.tools:
+            if name not in self.profile.tools:
+                os.link(target, os.path.join(self.tools_dir, name))
+        changed = tuple(profile.tools) != tuple(self.profile.tools)
+        self.profile = profile
+        if changed:
+            kind = self.backend.name
+            self.backend.close()
+            self.backend = BACKENDS[kind](self.python, list(profile.tools), self.tools_dir)
+            self.backend.start()
+
     # -- begin ---------------------------------------------------------------------------
 
     def _on_wake(self, name: str):

@@ -138,6 +138,10 @@ class Leadership(object):
         leader-settings-changed becomes due on every non-leader (not on the
         leader).
         """
+        if self.model.leader_settings_stub:
+            # A 4.x controller's stub for 3.x agents: success, nothing stored
+            # (`jujusim.migration`).
+            return
         new = dict(self.model.leader_settings)
         for key, value in changes.items():
             if value is None:

@@ -123,6 +123,9 @@ class UnitState:
     leader_settings_seen: Optional[int] = None
     config_seen: Optional[int] = None
     charm_seen: int = 0
+    # config-changed queued by upgrade-charm's commit: a pending hook the
+    # agent runs before any leadership hook (see `agent.next_hook`).
+    config_queued: bool = False
     relations_created: List[str] = field(default_factory=list)
     # relation id -> {remote unit: settings version seen}
     members: Dict[str, Dict[str, int]] = field(default_factory=dict)
@@ -164,6 +167,9 @@ class ModelState:
     model_uuid: str
     application: str
     charm_version: int = 0
+    # Units whose agent has not learned of the application's latest charm
+    # yet: unit -> the charm version it knows (see `charm_for`).
+    charm_known: Dict[str, int] = field(default_factory=dict)
     units: Dict[str, UnitState] = field(default_factory=dict)
     next_unit_number: int = 0
     leader: Optional[str] = None
@@ -172,6 +178,12 @@ class ModelState:
     renewal_lost: Optional[str] = None
     leader_settings: Dict[str, str] = field(default_factory=dict)
     leader_settings_version: int = 0
+    # A Juju 4 controller serving 3.x agents after a migration: leader-set
+    # succeeds and stores nothing, leader-get reads nothing (`Simulation.migrate`).
+    leader_settings_stub: bool = False
+    # The unit agents are stopped for a migration or an agent upgrade: they
+    # finish the hook they run and begin no other until it is over.
+    agents_stopped: bool = False
     config: Dict[str, object] = field(default_factory=dict)
     config_version: int = 0
     relations: Dict[str, RelationState] = field(default_factory=dict)
@@ -182,6 +194,10 @@ class ModelState:
 
     def copy(self) -> "ModelState":
         return copy.deepcopy(self)
+
+    def charm_for(self, unit: str) -> int:
+        """The charm version `unit`'s agent knows the application has (upgrade-charm's target)."""
+        return self.charm_known.get(unit, self.charm_version)
 
     def leads(self, unit: str) -> bool:
         """Whether `unit` holds the lease and its agent can still renew it."""

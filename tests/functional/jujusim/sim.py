@@ -29,7 +29,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from . import charmdir
 from .agent import UnitAgents
@@ -38,6 +38,7 @@ from .clock import CLOCK_EPOCH, WallClocks, check_skew, is_number
 from .context import HookContext, ToolSinks
 from .driver import HookDriver
 from .leadership import Leadership
+from .migration import Migration
 from .model import (
     ActionState,
     CostModel,
@@ -51,7 +52,7 @@ from .model import (
     ToolCallRecord,
     UnitState,
 )
-from .profile import DEFAULT_PROFILE, JujuProfile
+from .profile import DEFAULT_PROFILE, JUJU_4, JujuProfile
 from .scheduler import Scheduler
 
 
@@ -181,6 +182,11 @@ class Simulation(object):
         # (time, unit, hook, reason) of each hook whose exit-0 commit Juju
         # refused (application data written by a unit no longer leader).
         self.commit_refusals: List[tuple] = self._agents.refusals
+        # (time, unit, charm directory) each time a unit's charm files are put
+        # in place: at install, and as the first hook after a refresh begins.
+        self.charm_history: List[tuple] = self._agents.charm_history
+        # (time, stage) as a migration (`migrate`) reaches each stage.
+        self.migration_history: List[tuple] = []
 
         try:
             self._driver.start()
@@ -214,6 +220,27 @@ class Simulation(object):
         """The unit's simulated wall time now, in Unix seconds (what time.time() reads)."""
         return self.wall_clock_ns(unit) / 1e9
 
+    def _write_jujud(self, tools: str):
+        """The agent binary has_juju_version() asks (`jujud version`)."""
+        jujud = os.path.join(tools, "jujud")
+        with open(jujud + ".new", "w") as f:
+            f.write("#!/bin/sh\necho %s-ubuntu-amd64\n" % self.juju_version)
+        os.chmod(jujud + ".new", 0o755)
+        os.replace(jujud + ".new", jujud)
+
+    def _switch_profile(self, profile: JujuProfile):
+        """Later hooks run under `profile` (between hooks only: `jujusim.migration`)."""
+        self.profile = profile
+        self.juju_version = profile.version
+        self._agents.profile = profile
+        self._driver.set_profile(profile)
+        for unit in self.model.units.values():
+            tools = os.path.join(
+                self.workdir, "var", "lib", "juju", "tools", "machine-%s" % unit.machine
+            )
+            if os.path.isdir(tools):
+                self._write_jujud(tools)
+
     def _create_unit(self) -> str:
         n = self.model.next_unit_number
         self.model.next_unit_number += 1
@@ -223,10 +250,7 @@ class Simulation(object):
         os.makedirs(charm)
         tools = os.path.join(self.workdir, "var", "lib", "juju", "tools", "machine-%d" % n)
         os.makedirs(tools, exist_ok=True)
-        jujud = os.path.join(tools, "jujud")
-        with open(jujud, "w") as f:
-            f.write("#!/bin/sh\necho %s-ubuntu-amd64\n" % self.juju_version)
-        os.chmod(jujud, 0o755)
+        self._write_jujud(tools)
         unit = UnitState(
             name=name,
             number=n,
@@ -285,7 +309,7 @@ class Simulation(object):
         """
         self._check_open()
         _check_changes(changes)
-        if not self.profile.fires("leader-settings-changed"):
+        if not self.profile.fires("leader-settings-changed") or self.model.leader_settings_stub:
             raise SimulationError(
                 "profile %s has no leader settings (use write_app_data)" % self.profile.name
             )
@@ -481,9 +505,23 @@ class Simulation(object):
         check_skew(unit, seconds, self.model.application)
         self._clocks.skew[unit] = float(seconds)
 
-    def upgrade_charm(self, new_charm_dir: str):
-        """Deploy a new charm revision; each unit runs upgrade-charm then config-changed."""
+    def upgrade_charm(self, new_charm_dir: str, units: Optional[Iterable[str]] = None):
+        """Deploy a new charm revision (`juju refresh`): upgrade-charm, then config-changed.
+
+        Every unit's agent learns of it at once, or with `units` only those
+        (live units); the others keep running the charm they have until
+        `deliver_charm` names them. Juju refreshes no unit in any set order:
+        each unit agent acts on the application's new charm on its own, when
+        its watcher reports it and its current hook has ended, so a scenario
+        may pick which units run the new revision while the others still
+        run the old one. A later refresh (back to an older build too) is a
+        new version; a unit held back meanwhile goes straight to the newest.
+        """
         self._check_open()
+        if units is not None:
+            units = set(units)
+            for name in units:
+                self._live_unit(name)
         info = charmdir.load_charm(new_charm_dir)
         if info.name != self._charm.name:
             raise SimulationError(
@@ -492,6 +530,12 @@ class Simulation(object):
         if sorted(info.peers) != sorted(self._charm.peers):
             raise SimulationError("jujusim does not simulate adding or removing peer relations")
         self._charm = info
+        if units is not None:
+            for name, unit in self.model.units.items():
+                if unit.alive and name not in units:
+                    self.model.charm_known.setdefault(name, self.model.charm_for(name))
+        for name in units or ():
+            self.model.charm_known.pop(name, None)
         self.model.charm_version += 1
         self._agents.add_charm(self.model.charm_version, info.path)
         config = dict(info.config_defaults.items())
@@ -500,6 +544,33 @@ class Simulation(object):
             self.model.config = config
             self.model.config_version += 1
         self._sched.wake_all()
+
+    def deliver_charm(self, units: Optional[Iterable[str]] = None):
+        """The agents of `units` learn of the application's latest charm (see `upgrade_charm`).
+
+        Without `units`: every live unit not told yet.
+        """
+        self._check_open()
+        if units is None:
+            units = [n for n in self.model.charm_known if self.model.units[n].alive]
+        for name in units:
+            self._live_unit(name)
+            self.model.charm_known.pop(name, None)
+        self._sched.wake_all()
+
+    def migrate(self, to: Optional[JujuProfile] = None, agents_after: Optional[float] = 60.0):
+        """Migrate the model from its Juju 3 controller to a Juju 4 one (`juju migrate`).
+
+        Refused while a unit is upgrading. The agents finish the hooks they
+        run, then the model runs on the 4.x controller with its 3.x agents
+        (leader settings gone, `leader-set` storing nothing, a burst of
+        hooks), and `agents_after` simulated seconds later (None: never, as
+        before Juju 4.0.3 until `juju upgrade-model`) the agents run as 4.x
+        ones under `to` (default: `profile.JUJU_4`). See `jujusim.migration`;
+        `migration_history` records each stage.
+        """
+        self._check_open()
+        Migration(self, to or JUJU_4, agents_after).start()
 
     def run_action(self, unit: str, name: str, params: Optional[dict] = None) -> str:
         """Queue an action on a unit; returns its id (see `action()`)."""
@@ -528,6 +599,8 @@ class Simulation(object):
             "expire_lease",
             "fail_next_hook",
             "upgrade_charm",
+            "deliver_charm",
+            "migrate",
             "run_action",
             "set_clock_skew",
             "write_relation_settings",
