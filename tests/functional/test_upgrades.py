@@ -22,6 +22,13 @@ ORIGINAL = "rolling-restart-original"
 LAYER = "rolling-restart"
 
 
+def on_3_6(charm, tmp_path, units=4, seed=3):
+    """A simulation of `charm` on Juju 3.6 (the original cannot run on Juju 4)."""
+    return Simulation(
+        str(charm), units=units, seed=seed, backend="fork", workdir=str(tmp_path), profile=JUJU_3_6
+    )
+
+
 def run_until_a_non_leader_holds(sim, step=2.0, limit=3600.0):
     """Advance the simulation until a non-leader is inside guarded work; return it."""
     end = sim.now + limit
@@ -91,14 +98,7 @@ def refresh_mid_roll(sim, new_charm, first):
 def test_a_refresh_mid_roll_keeps_one_holder_and_every_unit_works_once(
     built_charms, tmp_path, first
 ):
-    with Simulation(
-        str(built_charms[ORIGINAL]),
-        units=4,
-        seed=3,
-        backend="fork",
-        workdir=str(tmp_path),
-        profile=JUJU_3_6,
-    ) as sim:
+    with on_3_6(built_charms[ORIGINAL], tmp_path) as sim:
         check_quiesced(sim)
         since = sim.now
 
@@ -125,14 +125,7 @@ def test_a_refresh_back_after_coordinator_pause_keeps_one_holder_and_finishes_th
     "Upgrading from the original layer"). Paused with nobody holding, the
     original's leader takes over the queue from the requests alone.
     """
-    with Simulation(
-        str(built_charms[LAYER]),
-        units=4,
-        seed=3,
-        backend="fork",
-        workdir=str(tmp_path),
-        profile=JUJU_3_6,
-    ) as sim:
+    with on_3_6(built_charms[LAYER], tmp_path) as sim:
         check_quiesced(sim)
         since = sim.now
         sim.set_config(generation=1)
@@ -164,14 +157,7 @@ def test_an_old_holder_in_error_is_refreshed_retries_on_this_layer_and_the_roll_
     # The holder, on the original, fails right after its guarded work (before
     # it could release); the refresh reaches it in error: Juju retries the
     # failed hook on the new files, with no upgrade-charm.
-    with Simulation(
-        str(built_charms[ORIGINAL]),
-        units=4,
-        seed=3,
-        backend="fork",
-        workdir=str(tmp_path),
-        profile=JUJU_3_6,
-    ) as sim:
+    with on_3_6(built_charms[ORIGINAL], tmp_path) as sim:
         check_quiesced(sim)
         since = sim.now
         sim.set_config(generation=1)
