@@ -193,10 +193,15 @@ def test_a_hook_killed_after_its_guarded_work_is_retried_and_redoes_it(tmp_path)
         assert sim.relation_settings("reactive-peer/1")["generation"] == "1"
 
 
+def new_revision(charm, dest):
+    """A copy of `charm` at `dest` with a VERSION file: the same charm, another revision."""
+    shutil.copytree(charm, str(dest))
+    (dest / "VERSION").write_text("2\n")
+    return dest
+
+
 def test_upgrade_charm_replaces_files_but_keeps_unit_state(tmp_path):
-    new = tmp_path / "v2"
-    shutil.copytree(fixture_charm("reactive-peer"), str(new))
-    (new / "VERSION").write_text("2\n")
+    new = new_revision(fixture_charm("reactive-peer"), tmp_path / "v2")
     with Simulation(
         fixture_charm("reactive-peer"),
         units=2,
@@ -223,9 +228,7 @@ def test_after_upgrade_charm_a_non_leader_runs_leader_settings_changed_on_3_6_on
     # leader's flag is persisted (no leader-elected); Juju 4 has no such hook.
     # (reactive-peer writes leader settings: on Juju 4 its hooks fail.)
     charm = scripted_charm(tmp_path / "charm", "")
-    new = tmp_path / "v2"
-    shutil.copytree(charm, str(new))
-    (new / "VERSION").write_text("2\n")
+    new = new_revision(charm, tmp_path / "v2")
     with Simulation(
         charm,
         units=3,
@@ -255,8 +258,7 @@ def test_a_3_6_non_leader_refreshed_in_error_runs_leader_settings_changed_after_
     # Every deploy restarts the resolver loop with a fresh LocalState, the one
     # that gives a unit in error the new files too (wrapUpgradeOp).
     charm = scripted_charm(tmp_path / "charm", "def config_changed(h):\n    h.log('x')\n")
-    new = tmp_path / "v2"
-    shutil.copytree(charm, str(new))
+    new = new_revision(charm, tmp_path / "v2")
     with Simulation(
         charm, units=2, seed=4, backend="fork", workdir=str(tmp_path / "w"), profile=JUJU_3_6
     ) as sim:
@@ -277,9 +279,7 @@ def test_a_3_6_non_leader_refreshed_in_error_runs_leader_settings_changed_after_
 
 
 def test_a_refresh_reaches_the_units_a_scenario_names_and_the_others_later(tmp_path):
-    new = tmp_path / "v2"
-    shutil.copytree(fixture_charm("reactive-peer"), str(new))
-    (new / "VERSION").write_text("2\n")
+    new = new_revision(fixture_charm("reactive-peer"), tmp_path / "v2")
     with Simulation(
         fixture_charm("reactive-peer"),
         units=3,
@@ -322,9 +322,7 @@ def test_a_unit_in_error_gets_a_refresh_without_upgrade_charm(tmp_path):
     # Juju restores the failed hook and retries it on the new charm's code;
     # upgrade-charm never runs there (`juju refresh --force-units`, and the
     # resolver's loop restart after a failed retry).
-    new = tmp_path / "v2"
-    shutil.copytree(fixture_charm("reactive-peer"), str(new))
-    (new / "VERSION").write_text("2\n")
+    new = new_revision(fixture_charm("reactive-peer"), tmp_path / "v2")
     with Simulation(
         fixture_charm("reactive-peer"),
         units=2,

@@ -63,6 +63,14 @@ def act(sim, unit, name, **params):
     return result
 
 
+def start_roll_until_a_non_leader_works(sim):
+    """Change the config (the fixtures' trigger); run until a non-leader works. Returns when."""
+    since = sim.now
+    sim.set_config(generation=1)
+    run_until(sim, lambda: [u for u in inside(sim) if u != sim.leader])
+    return since
+
+
 def check_migrated(sim):
     assert [stage for _, stage in sim.migration_history][-1] == "4.x agents"
     assert sim.profile.name == "juju-4"
@@ -74,9 +82,7 @@ def test_a_migration_while_a_unit_works_keeps_one_holder_and_finishes_the_roll(
     built_charms, tmp_path, agents_after
 ):
     with deploy(built_charms, tmp_path) as sim:
-        since = sim.now
-        sim.set_config(generation=1)
-        run_until(sim, lambda: [u for u in inside(sim) if u != sim.leader])
+        since = start_roll_until_a_non_leader_works(sim)
         holder = inside(sim)[0]
 
         sim.migrate(agents_after=agents_after)
@@ -97,9 +103,7 @@ def test_a_pause_and_its_queue_survive_a_migration_and_resume_finishes_the_roll(
     built_charms, tmp_path, agents_after
 ):
     with deploy(built_charms, tmp_path) as sim:
-        since = sim.now
-        sim.set_config(generation=1)
-        run_until(sim, lambda: [u for u in inside(sim) if u != sim.leader])
+        since = start_roll_until_a_non_leader_works(sim)
         act(sim, sim.leader, "coordinator-pause")
         check_quiesced(sim)
         before = {iv.unit for iv in guarded_intervals(sim.journal) if iv.start >= since}
@@ -132,9 +136,7 @@ def test_a_held_lock_is_still_held_after_a_migration_until_its_holder_releases(
     built_charms, tmp_path, agents_after
 ):
     with deploy(built_charms, tmp_path, charm="held-restart", update_status=True) as sim:
-        since = sim.now
-        sim.set_config(generation=1)
-        run_until(sim, lambda: [u for u in inside(sim) if u != sim.leader])
+        since = start_roll_until_a_non_leader_works(sim)
         holder = inside(sim)[0]
 
         sim.migrate(agents_after=agents_after)
