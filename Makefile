@@ -14,11 +14,11 @@ TOX_ARGS ?=
 # run on it; `make demo JUJU=3.6` or `make fuzz JUJU=3.6` runs on another.
 JUJU ?= 4
 
-# `make demo UNITS=7 SEED=3` picks another model size or schedule.
+# `make demo UNITS=7 SEED=3` (and `make simulate`) picks another model size or schedule.
 UNITS ?= 5
 SEED ?= 1
 
-.PHONY: test lint unit functional demo bench fuzz digests check-digests clean
+.PHONY: test lint unit functional demo simulate bench fuzz digests check-digests clean
 
 test: $(TOX)
 	$(TOX) run -e lint,unit,functional $(TOX_ARGS)
@@ -28,6 +28,34 @@ lint unit functional: $(TOX)
 
 demo: $(TOX)
 	$(TOX) run -e demo -- --units $(UNITS) --seed $(SEED) --juju $(JUJU)
+
+# `make simulate CHARM=path/to/built/charm TRIGGER='config version=2'` runs a
+# charm author's own built charm (paths relative to this directory, or
+# absolute): deploy on UNITS units of Juju JUJU, settle, trigger, run until no
+# hook is due; prints the timeline and checks the coordination from the
+# layer's own flags and log; exits 1 if a check fails. TRIGGER: 'config K=V',
+# 'action NAME [UNIT|leader|all] [K=V]' or 'upgrade PATH', several separated
+# by ';'. FAULTS='remove-leader fail-hook@30 ...', ALLOWED=N for a policy
+# class of the charm's own, JSON=FILE for the report. `make simulate
+# SCRIPT=my_scenario.py` runs a script of your own with jujusim importable
+# (docs/simulator.md).
+CHARM ?=
+TRIGGER ?=
+FAULTS ?=
+ALLOWED ?=
+JSON ?=
+SCRIPT ?=
+
+simulate: $(TOX)
+ifneq ($(SCRIPT),)
+	$(TOX) run -e simulate -- run "$(abspath $(SCRIPT))"
+else
+	@test -n "$(CHARM)" || { echo "make simulate: give CHARM=path/to/your/built/charm" >&2; exit 2; }
+	$(TOX) run -e simulate -- simulate "$(abspath $(CHARM))" --units $(UNITS) \
+		--seed $(SEED) --juju $(JUJU) $(if $(TRIGGER),--trigger "$(TRIGGER)") \
+		$(foreach f,$(FAULTS),--fault $(f)) $(if $(ALLOWED),--allowed $(ALLOWED)) \
+		$(if $(JSON),--json "$(abspath $(JSON))")
+endif
 
 # `make bench BENCH_UNITS=3,10` measures fewer application sizes; every size
 # runs on each Juju of BENCH_JUJU, side by side (`make bench BENCH_JUJU=4`

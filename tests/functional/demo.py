@@ -14,7 +14,6 @@ Usage: python tests/functional/demo.py [--units 5] [--seed 1] [--juju 4]
 """
 
 import argparse
-import re
 import sys
 import time
 from collections import Counter
@@ -28,48 +27,17 @@ from jujusim.invariants import (
     check_no_granted_flags_at_rest,
     check_quiesced,
 )
+from jujusim.verdict import layer_log_events, render_timeline, sort_events
 from schedules import DEFAULT_JUJU
-
-LANE = 12
-_REQUEST = re.compile(r"^coordinator: (\S+) requests '(.*)'")
-_GRANT = re.compile(r"^coordinator: leader grants '(.*)' to (\S+)$")
-_RELEASE = re.compile(r"^coordinator: (\S+) releases '(.*)'$")
 
 
 def events(sim, since):
     """Return [(time, unit, label)] for the roll, from the layer's log and the journal."""
-    found = []
-    for rec in sim.logs:
-        if rec.time < since:
-            continue
-        m = _REQUEST.match(rec.message)
-        if m:
-            found.append((rec.time, m.group(1), "req"))
-            continue
-        m = _GRANT.match(rec.message)
-        if m:
-            found.append((rec.time, m.group(2), "GRANT"))
-            continue
-        m = _RELEASE.match(rec.message)
-        if m:
-            found.append((rec.time, m.group(1), "rel"))
+    found = layer_log_events(sim, since)
     for entry in sim.journal:
         if entry.time >= since:
             found.append((entry.time, entry.unit, "work" if entry.event == "start" else "done"))
-    order = {"req": 0, "GRANT": 1, "work": 2, "done": 3, "rel": 4}
-    return sorted(found, key=lambda e: (e[0], order[e[2]]))
-
-
-def timeline(sim, since):
-    units = sorted(sim.state.units, key=lambda u: int(u.rsplit("/", 1)[1]))
-    short = [u.rsplit("/", 1)[1] for u in units]
-    lines = ["  time(s) " + "".join(f"unit {s}".ljust(LANE) for s in short)]
-    for when, unit, label in events(sim, since):
-        cells = [label if u == unit else "" for u in units]
-        lane = "".join(c.ljust(LANE) for c in cells).rstrip()
-        mark = "*" if unit == sim.leader else " "
-        lines.append(f"{when - since:9.1f}{mark}{lane}")
-    return "\n".join(lines)
+    return sort_events(found)
 
 
 def main(argv=None):
@@ -105,7 +73,7 @@ def main(argv=None):
             f"{sim.juju_version}), seed {args.seed}, leader {sim.leader} (*): "
             f"config change at t={since:.1f}s\n"
         )
-        print(timeline(sim, since))
+        print(render_timeline(sim, events(sim, since), since))
         per_unit = Counter(h.unit for h in sim.trace if h.event == "begin" and h.time >= since)
         print(f"\nhooks during the roll: {roll_hooks} ({deploy_hooks} to deploy)")
         for unit in sorted(per_unit, key=lambda u: int(u.rsplit("/", 1)[1])):

@@ -1,0 +1,218 @@
+"""`make simulate` (``python -m jujusim simulate``) on built charms (issue 22).
+
+The verdict is read from the layer's own flags and log only (`jujusim.verdict`),
+so here it is checked against the fixtures' ``sim-journal`` probe, which
+`make simulate` never reads, and on runs that break each promise it checks.
+Most runs give ``--python`` the test interpreter (it has the fixtures'
+wheelhouse versions); `test_the_charms_wheelhouse_*` cover the default.
+"""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from jujusim import JUJU_3_6, JUJU_4, Simulation
+from jujusim.cli import main
+from jujusim.invariants import check_quiesced, guarded_intervals
+from jujusim.verdict import observe
+from jujusim.wheelhouse import WheelhouseError, hook_python, package_name
+
+ROLL = "config generation=1"
+
+
+def simulate(capsys, charm, *args, json_path=None):
+    argv = ["simulate", str(charm), "--python", sys.executable, *args]
+    if json_path:
+        argv += ["--json", str(json_path)]
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.charms("rolling-restart")
+@pytest.mark.parametrize("profile", [JUJU_3_6, JUJU_4], ids=["3.6", "4"])
+def test_guarded_work_read_from_flags_matches_the_charms_own_journal(
+    built_charms, tmp_path, profile
+):
+    with Simulation(
+        str(built_charms["rolling-restart"]),
+        units=4,
+        seed=5,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=profile,
+    ) as sim:
+        check_quiesced(sim)
+        since = sim.now
+        sim.set_config(generation=1)
+        check_quiesced(sim)
+        guarded = observe(sim, since).guarded
+        journal = [iv for iv in guarded_intervals(sim.journal) if iv.start >= since]
+        assert len(journal) == 4
+        # One hook with the grant per unit, and the journaled work inside it.
+        assert sorted(g.unit for g in guarded) == sorted(iv.unit for iv in journal)
+        for iv in journal:
+            (hook,) = [g for g in guarded if g.unit == iv.unit]
+            assert hook.lock == iv.lock == "restart"
+            assert hook.committed
+            assert hook.start <= iv.start
+            assert iv.end <= hook.end
+        assert set(observe(sim, since).asked) == {(u, "restart") for u in sim.units}
+
+
+@pytest.mark.charms("rolling-restart")
+def test_simulate_prints_a_timeline_passes_and_writes_its_report(built_charms, capsys, tmp_path):
+    report = tmp_path / "report.json"
+    rc, out, _ = simulate(
+        capsys,
+        built_charms["rolling-restart"],
+        "--units",
+        "3",
+        "--juju",
+        "3.6",
+        "--trigger",
+        ROLL + "; action coordinator-status leader",
+        "--fault",
+        "fail-hook@40",
+        json_path=report,
+    )
+    assert rc == 0, out
+    assert "GRANT" in out
+    assert "\nOK (" in out
+    data = json.loads(report.read_text())
+    assert data["ok"]
+    assert (data["allowed"], data["per_lock"]) == (1, False)
+    assert {c["check"] for c in data["checks"]} >= {
+        "never more units in guarded work than the policy allows",
+        "every unit that asked got its turn",
+        "no unit in error",
+        "nothing still requested or held at rest",
+        "the trigger's actions completed",
+    }
+    assert sorted({g["unit"] for g in data["guarded"]}) == [
+        "rolling-restart/%d" % n for n in range(3)
+    ]
+    assert data["faults"][0]["kind"] == "fail-hook"
+
+
+@pytest.mark.charms("two-at-once")
+def test_simulate_fails_when_more_units_work_at_once_than_allowed(built_charms, capsys):
+    charm = built_charms["two-at-once"]
+    rc, out, _ = simulate(capsys, charm, "--units", "4", "--trigger", ROLL, "--allowed", "1")
+    assert rc == 1
+    assert "FAIL  never more units in guarded work than the policy allows: at most 2" in out
+    rc, out, _ = simulate(capsys, charm, "--units", "4", "--trigger", ROLL, "--allowed", "2")
+    assert rc == 0, out
+
+
+@pytest.mark.charms("rolling-restart")
+def test_simulate_fails_when_a_unit_never_gets_its_turn(built_charms, capsys):
+    # Paused by the operator before the roll: everybody asks, nobody is granted.
+    rc, out, _ = simulate(
+        capsys,
+        built_charms["rolling-restart"],
+        "--units",
+        "3",
+        "--trigger",
+        "action coordinator-pause leader; " + ROLL,
+    )
+    assert rc == 1
+    assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out
+    assert "FAIL  nothing still requested or held at rest: " in out
+    assert "coordinator.requested.restart" in out
+
+
+@pytest.mark.charms("rolling-restart", "two-at-once")
+@pytest.mark.parametrize(
+    ("charm", "args", "message"),
+    [
+        ("rolling-restart", ["--trigger", "config nosuch=1"], "nosuch not in the charm's config"),
+        ("rolling-restart", ["--trigger", "config generation=x"], "is of type int"),
+        ("rolling-restart", ["--trigger", "action nosuch"], "has no action 'nosuch'"),
+        ("rolling-restart", ["--fault", "meteor"], "unknown fault 'meteor'"),
+        ("rolling-restart", ["--juju", "5"], "5"),
+        ("two-at-once", [], "policy class twoatonce.TwoAtOnce is its own"),
+    ],
+)
+def test_simulate_explains_what_it_cannot_run(built_charms, capsys, charm, args, message):
+    rc, out, err = simulate(capsys, built_charms[charm], *args)
+    assert rc == 2
+    assert message in err
+
+
+def test_simulate_refuses_a_directory_that_is_not_a_built_charm(capsys, tmp_path):
+    rc, _, err = simulate(capsys, tmp_path)
+    assert rc == 2
+    assert "is not a built charm" in err
+
+
+def _sdist(path, name, setup_py):
+    """Write a minimal sdist `name`-1.0.tar.gz with this setup.py."""
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+        'build-backend = "setuptools.build_meta"\n',
+        "setup.py": setup_py,
+        "%s.py" % name: "VALUE = 42\n",
+        "PKG-INFO": "Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % name,
+    }
+    with tarfile.open(path / ("%s-1.0.tar.gz" % name), "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo("%s-1.0/%s" % (name, rel))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_the_charms_wheelhouse_is_installed_once_and_cached_by_content(tmp_path):
+    charm = tmp_path / "charm"
+    (charm / "wheelhouse").mkdir(parents=True)
+    _sdist(
+        charm / "wheelhouse",
+        "simprobe",
+        "from setuptools import setup\nsetup(name='simprobe', version='1.0', "
+        "py_modules=['simprobe'])\n",
+    )
+    cache = tmp_path / "cache"
+    python = hook_python(str(charm), cache=cache)
+    assert python != sys.executable
+    out = subprocess.run(
+        [python, "-c", "import simprobe; print(simprobe.VALUE)"],
+        stdout=subprocess.PIPE,
+        check=True,
+        universal_newlines=True,
+    ).stdout
+    assert out.strip() == "42"
+    stamp = (cache / python.split("/")[-3] / ".installed").stat().st_mtime
+    assert hook_python(str(charm), cache=cache) == python
+    assert (cache / python.split("/")[-3] / ".installed").stat().st_mtime == stamp
+
+
+def test_a_wheelhouse_package_that_cannot_be_installed_is_named(tmp_path):
+    charm = tmp_path / "charm"
+    (charm / "wheelhouse").mkdir(parents=True)
+    _sdist(charm / "wheelhouse", "brokenpkg", "raise SystemExit('this package cannot build')\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(WheelhouseError) as caught:
+        hook_python(str(charm), cache=cache)
+    assert "brokenpkg (" in str(caught.value)
+    assert "this package cannot build" in str(caught.value)
+    # Nothing half-made is kept: the next run tries again.
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize(
+    ("filename", "name"),
+    [
+        ("charms_reactive-1.5.3.tar.gz", "charms_reactive"),
+        ("setuptools_scm-1.17.0.tar.gz", "setuptools_scm"),
+        ("PyYAML-6.0.4-cp311-cp311-linux_x86_64.whl", "PyYAML"),
+        ("netaddr-1.3.0.zip", "netaddr"),
+    ],
+)
+def test_wheelhouse_file_names_give_their_package(filename, name):
+    assert package_name(Path(filename)) == name
