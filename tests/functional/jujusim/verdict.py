@@ -16,18 +16,20 @@ does anyway:
 * **The layer's own log** (INFO by default): ``X requests 'L'``, ``leader
   grants 'L' to X``, ``X releases 'L'``, for the timeline only.
 
-A unit is **in guarded work on lock L** from the beginning to the end of
-every hook in which ``coordinator.granted.L`` was set: the layer sets it as
-the hook starts, when the unit holds L, and guarded handlers run only in
-such hooks. It **asked for L** in every hook in which
-``coordinator.requested.L`` was set.
+A unit is **in guarded work on lock L** in every hook in which
+``coordinator.granted.L`` was set, from the moment the trace shows it set
+to the end of the hook: the layer sets it as the hook starts, when the unit
+holds L, and guarded handlers run only after that. (Not from the hook's
+beginning: a hook starts up and reads its data first, so a grant another
+unit's hook commits meanwhile is seen.) A unit **asked for L** when a
+hook's trace first shows ``coordinator.requested.L`` set.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Tuple
 
 from .invariants import INFINITY
 
@@ -41,7 +43,7 @@ _RELEASE = re.compile(r"^coordinator: (\S+) releases '(.*)'$")
 
 @dataclass(frozen=True)
 class GuardedHook:
-    """A hook a unit ran with its grant of `lock`: from its beginning to its end."""
+    """A hook a unit ran with its grant of `lock`: from the flag being set to the hook's end."""
 
     unit: str
     lock: str
@@ -60,23 +62,28 @@ class Observed:
     traced_hooks: int  # hooks that logged any charms.reactive flag trace
 
 
-def _flags_by_hook(sim, since: float) -> Dict[str, Set[str]]:
-    """{hook context: the coordinator flags its juju-log lines traced as set}."""
-    found: Dict[str, Set[str]] = {}
+def _flags_by_hook(sim, since: float) -> Dict[str, Dict[str, float]]:
+    """{hook context: {coordinator flag: when its juju-log line first traced it set}}."""
+    found: Dict[str, Dict[str, float]] = {}
     for call in sim.tool_calls:
         if call.time < since or not call.argv or call.argv[0] != "juju-log":
             continue
-        names = found.setdefault(call.context_id, set())
+        names = found.setdefault(call.context_id, {})
         for arg in call.argv[1:]:
             for line in str(arg).splitlines():
                 m = _TRACED.match(line.strip())
-                if m:
-                    names.add(m.group(1))
+                if m and m.group(1) not in names:
+                    names[m.group(1)] = call.time
     return found
 
 
 def observe(sim, since: float = 0.0) -> Observed:
-    """Read guarded work and requests from hooks that began at or after `since`."""
+    """Read guarded work and requests from hooks that began at or after `since`.
+
+    Guarded work starts when the hook's trace shows the granted flag set (a
+    hook starts up and reads its data first: a grant committed while it
+    started is seen), and ends with the hook.
+    """
     flags = _flags_by_hook(sim, since)
     begins = {}
     ends = {}
@@ -94,21 +101,21 @@ def observe(sim, since: float = 0.0) -> Observed:
             continue
         traced += bool(names)
         end = ends.get(ctx)
-        for name in sorted(names):
+        for name, when in sorted(names.items()):
             if name.startswith(GRANTED):
                 guarded.append(
                     GuardedHook(
                         begin.unit,
                         name[len(GRANTED) :],
                         begin.hook,
-                        begin.time,
+                        when,
                         end.time if end else INFINITY,
                         bool(end and end.event == "commit"),
                     )
                 )
             else:
                 key = (begin.unit, name[len(REQUESTED) :])
-                asked[key] = min(asked.get(key, INFINITY), begin.time)
+                asked[key] = min(asked.get(key, INFINITY), when)
     guarded.sort(key=lambda g: (g.start, g.unit, g.lock))
     return Observed(guarded, asked, traced)
 
