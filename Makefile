@@ -37,8 +37,8 @@ demo: $(TOX)
 # 'action NAME [UNIT|leader|all] [K=V]' or 'upgrade PATH', several separated
 # by ';'. FAULTS='remove-leader fail-hook@30 ...', ALLOWED=N for a policy
 # class of the charm's own, JSON=FILE for the report. `make simulate
-# SCRIPT=my_scenario.py` runs a script of your own with jujusim importable
-# (docs/simulator.md).
+# SCRIPT=my_scenario.py [CHARM=...]` runs a script of your own with jujusim
+# importable, the charm's path as its argument (docs/simulator.md).
 CHARM ?=
 TRIGGER ?=
 FAULTS ?=
@@ -48,7 +48,7 @@ SCRIPT ?=
 
 simulate: $(TOX)
 ifneq ($(SCRIPT),)
-	$(TOX) run -e simulate -- run "$(abspath $(SCRIPT))"
+	$(TOX) run -e simulate -- run "$(abspath $(SCRIPT))" $(if $(CHARM),"$(abspath $(CHARM))")
 else
 	@test -n "$(CHARM)" || { echo "make simulate: give CHARM=path/to/your/built/charm" >&2; exit 2; }
 	$(TOX) run -e simulate -- simulate "$(abspath $(CHARM))" --units $(UNITS) \

@@ -9,12 +9,15 @@ wheelhouse versions); `test_the_charms_wheelhouse_*` cover the default.
 
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jujusim import JUJU_3_6, JUJU_4, Simulation
 from jujusim.cli import main
@@ -216,3 +219,59 @@ def test_a_wheelhouse_package_that_cannot_be_installed_is_named(tmp_path):
 )
 def test_wheelhouse_file_names_give_their_package(filename, name):
     assert package_name(Path(filename)) == name
+
+
+def readme_block(heading):
+    """The code block the README introduces with `heading`: (such as `layer.yaml`:)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(re.escape(heading) + r":\n\n```\w*\n(.*?)```", readme, re.S)
+    assert match, "README has no block after %r" % heading
+    return match.group(1)
+
+
+def test_the_mycharm_fixture_is_the_readmes_quick_start():
+    fixture = Path(__file__).parent / "charms" / "mycharm"
+    assert yaml.safe_load(readme_block("`layer.yaml`")) == yaml.safe_load(
+        (fixture / "layer.yaml").read_text()
+    )
+    code = (fixture / "reactive" / "mycharm.py").read_text()
+    assert code.startswith(readme_block("`reactive/mycharm.py`"))
+
+
+@pytest.mark.charms("mycharm")
+@pytest.mark.parametrize("juju", ["3.6", "4"])
+def test_simulate_passes_the_readmes_quick_start_charm(built_charms, capsys, tmp_path, juju):
+    report = tmp_path / "report.json"
+    rc, out, _ = simulate(
+        capsys,
+        built_charms["mycharm"],
+        "--units",
+        "4",
+        "--juju",
+        juju,
+        "--trigger",
+        "config version=2",
+        json_path=report,
+    )
+    assert rc == 0, out
+    data = json.loads(report.read_text())
+    assert sorted(g["unit"] for g in data["guarded"]) == ["mycharm/%d" % n for n in range(4)]
+
+
+@pytest.mark.charms("mycharm")
+def test_the_scripted_scenario_in_the_docs_runs_with_python_m_jujusim_run(built_charms, tmp_path):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
+    section = docs[docs.index("## Scripted scenarios") :]
+    script = tmp_path / "my_scenario.py"
+    script.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent), JUJUSIM_PYTHON=sys.executable)
+    done = subprocess.run(
+        [sys.executable, "-m", "jujusim", "run", str(script), str(built_charms["mycharm"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout
+    assert "ok: 4 hooks of guarded work, at most 1 at once" in done.stdout

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -73,9 +74,15 @@ def wheelhouse_key(files: List[Path]) -> str:
 def hook_python(charm_dir: str, cache: Optional[Path] = None, quiet: bool = True) -> str:
     """Return a Python with `charm_dir`'s wheelhouse installed; the current one if it has none.
 
+    ``JUJUSIM_PYTHON`` in the environment names an interpreter to use instead
+    (one you installed the wheelhouse into yourself).
+
     Raises `WheelhouseError` naming each package that cannot be installed,
     with the end of pip's output for it.
     """
+    chosen = os.environ.get("JUJUSIM_PYTHON")
+    if chosen:
+        return os.path.abspath(chosen)
     files = package_files(charm_dir)
     if not files:
         return sys.executable
