@@ -61,7 +61,9 @@ plus two), and these invariants are checked:
    unit of the application could lead then (none, or only units being
    removed). While units run the original layer (``refresh-from-original``,
    ``rollback``), a grant in leader settings counts too: that is where the
-   original keeps them;
+   original keeps them. A unit alone in its application that granted itself
+   as leader and lost its lease abruptly before its work started (nobody
+   leads then) is *explained*, as below: Juju broke its promise there;
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -567,11 +569,24 @@ class ScheduleRun:
                         break
                     grants = _grants(values)
             if lock not in (grants.get(unit) or {}):
-                self._violate(
-                    "granted-without-grant",
-                    "%s started guarded work on %r at t=%.1f without a grant (leader %s)"
-                    % (unit, lock, start, leader),
+                detail = "%s started guarded work on %r at t=%.1f without a grant (leader %s)" % (
+                    unit,
+                    lock,
+                    start,
+                    leader,
                 )
+                if self._alone(unit, start, gone) and self._lost_lease_abruptly(unit, start):
+                    self.out.explained.append(("granted-without-grant", detail))
+                else:
+                    self._violate("granted-without-grant", detail)
+
+    def _lost_lease_abruptly(self, unit, when) -> bool:
+        """Whether `unit` led until an abrupt lease loss and nobody has led since, at `when`."""
+        history = [(t, name) for t, name in self.sim.leader_history if t <= when]
+        if len(history) < 2 or history[-1][1] is not None or history[-2][1] != unit:
+            return False
+        lapsed = history[-1][0]
+        return any(u == unit and abs(t - lapsed) < 1e-9 for u, t in self.abrupt)
 
 
 def _grants(settings) -> dict:
