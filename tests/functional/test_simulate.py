@@ -275,3 +275,37 @@ def test_the_scripted_scenario_in_the_docs_runs_with_python_m_jujusim_run(built_
     )
     assert done.returncode == 0, done.stdout
     assert "ok: 4 hooks of guarded work, at most 1 at once" in done.stdout
+
+
+@pytest.mark.charms("rolling-restart")
+def test_simulate_applies_faults_and_a_refresh_and_still_passes(built_charms, capsys, tmp_path):
+    charm = built_charms["rolling-restart"]
+    report = tmp_path / "report.json"
+    rc, out, _ = simulate(
+        capsys,
+        charm,
+        "--units",
+        "4",
+        "--seed",
+        "3",
+        "--trigger",
+        ROLL + "; upgrade " + str(charm),
+        "--fault",
+        "add-unit@5",
+        "--fault",
+        "expire-lease@20",
+        "--fault",
+        "kill-unit@50",
+        json_path=report,
+    )
+    assert rc == 0, out
+    for note in (
+        "fault: add-unit rolling-restart/4",
+        "fault: expire-lease",
+        "fault: kill-unit",
+        "refresh to " + str(charm),
+    ):
+        assert note in out
+    data = json.loads(report.read_text())
+    assert [f["kind"] for f in data["faults"]] == ["add-unit", "expire-lease", "kill-unit"]
+    assert data["ok"]
