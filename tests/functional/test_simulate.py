@@ -309,3 +309,19 @@ def test_simulate_applies_faults_and_a_refresh_and_still_passes(built_charms, ca
     data = json.loads(report.read_text())
     assert [f["kind"] for f in data["faults"]] == ["add-unit", "expire-lease", "kill-unit"]
     assert data["ok"]
+
+
+@pytest.mark.charms("rolling-restart")
+def test_simulate_fails_a_unit_whose_second_request_is_never_served(built_charms, capsys):
+    # A first roll serves everybody; paused, the second roll's requests wait
+    # for good: being served once before does not count.
+    rc, out, _ = simulate(
+        capsys,
+        built_charms["rolling-restart"],
+        "--units",
+        "3",
+        "--trigger",
+        ROLL + "; action coordinator-pause leader; config generation=2",
+    )
+    assert rc == 1
+    assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out

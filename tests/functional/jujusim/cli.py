@@ -6,7 +6,8 @@ due, print the timeline and check, from the layer's own flags and log (no
 probe in the charm, see `jujusim.verdict`):
 
 * never more units in guarded work than the policy allows;
-* every unit that asked for a lock got a hook with its grant afterwards;
+* every unit that asked for a lock got a hook with its grant after its last
+  hook of waiting;
 * no unit is left in error, and hooks stop (no loop);
 * at rest no unit still has a ``coordinator.requested.*`` or
   ``coordinator.granted.*`` flag (a lock still held or still wanted).
@@ -310,7 +311,7 @@ def simulate(args) -> int:
                 g.unit == unit and g.lock == lock and g.committed and g.start >= asked_at
                 for g in observed.guarded
             ):
-                missing.append("%s (%r, asked at t=%.1fs)" % (unit, lock, asked_at - since))
+                missing.append("%s (%r, waiting at t=%.1fs)" % (unit, lock, asked_at - since))
         check(
             "every unit that asked got its turn",
             not missing,

@@ -21,8 +21,10 @@ A unit is **in guarded work on lock L** in every hook in which
 to the end of the hook: the layer sets it as the hook starts, when the unit
 holds L, and guarded handlers run only after that. (Not from the hook's
 beginning: a hook starts up and reads its data first, so a grant another
-unit's hook commits meanwhile is seen.) A unit **asked for L** when a
-hook's trace first shows ``coordinator.requested.L`` set.
+unit's hook commits meanwhile is seen.) A unit **asked for L** in every
+hook whose trace shows ``coordinator.requested.L`` set (the flag stays set
+while it waits, and the layer clears it when the grant arrives): its last
+request must be followed by a hook with the grant.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class Observed:
     """What `observe` found: per-hook flags, guarded hooks and requests."""
 
     guarded: List[GuardedHook]
-    asked: Dict[Tuple[str, str], float]  # (unit, lock) -> first hook that asked, its start
+    # (unit, lock) -> the last moment a hook's trace showed the lock requested:
+    # a grant must follow it (the flag stays set while the unit waits).
+    asked: Dict[Tuple[str, str], float]
     traced_hooks: int  # hooks that logged any charms.reactive flag trace
 
 
@@ -115,7 +119,7 @@ def observe(sim, since: float = 0.0) -> Observed:
                 )
             else:
                 key = (begin.unit, name[len(REQUESTED) :])
-                asked[key] = min(asked.get(key, INFINITY), when)
+                asked[key] = max(asked.get(key, 0.0), when)
     guarded.sort(key=lambda g: (g.start, g.unit, g.lock))
     return Observed(guarded, asked, traced)
 
