@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -325,3 +326,26 @@ def test_simulate_fails_a_unit_whose_second_request_is_never_served(built_charms
     )
     assert rc == 1
     assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out
+
+
+@pytest.mark.charms("rolling-restart")
+def test_a_charm_on_the_real_layer_basic_runs_without_bootstrapping_this_machine(
+    built_charms, capsys, tmp_path
+):
+    # Built on the real layer:basic, a charm's first hook would apt-get
+    # install packages and build a virtualenv here. Stand-in for that
+    # bootstrap: one that fails the hook if it ever runs.
+    charm = tmp_path / "rolling-restart"
+    shutil.copytree(str(built_charms["rolling-restart"]), str(charm), symlinks=True)
+    basic = charm / "lib" / "charms" / "layer" / "basic.py"
+    basic.write_text(
+        '"""Like the real layer:basic: its bootstrap installs apt packages."""\n'
+        "def bootstrap_charm_deps():\n"
+        "    raise SystemExit('apt-get install python3-pip ... on this machine')\n"
+    )
+    rc, out, _ = simulate(capsys, charm, "--units", "3", "--trigger", ROLL)
+    assert rc == 0, out
+    assert (
+        "layer:basic's bootstrap (apt packages, a virtualenv, charm-env) is the machine's" in out
+    )
+    assert "apt-get install" in basic.read_text()  # the charm itself is left as built

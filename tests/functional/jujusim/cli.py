@@ -42,7 +42,9 @@ import json
 import os
 import random
 import runpy
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -188,6 +190,43 @@ def policy_limit(charm_dir: str, allowed: Optional[int], per_lock: bool):
     return simple
 
 
+# -- the machine ------------------------------------------------------------------------
+
+STAND_IN_BASIC = Path(__file__).resolve().parents[2] / "layers/basic/lib/charms/layer/basic.py"
+_STAND_IN_MARK = "Test-only stand-in for ``layer:basic``"
+
+
+def machine_ready(charm_dir: str, workdir: str, log) -> str:
+    """The charm to run: `charm_dir`, or a copy whose layer:basic bootstrap is the stand-in's.
+
+    The real layer:basic bootstraps the machine in a unit's first hook: apt
+    packages, a virtualenv beside the charm with the wheelhouse in it, and
+    ``/usr/local/sbin/charm-env``. None of that is coordination, and run here
+    it would install packages on this machine. So a charm built on the real
+    layer:basic runs with the project's stand-in ``charms.layer.basic``
+    (``tests/layers/basic``: the same hook-start and hook-end config flags,
+    and a bootstrap that only checks the hook interpreter has the wheelhouse
+    installed, which `hook_python` did).
+    """
+    basic = Path(charm_dir) / "lib" / "charms" / "layer" / "basic.py"
+    if not basic.is_file() or _STAND_IN_MARK in basic.read_text(errors="replace"):
+        return charm_dir
+    copy = Path(workdir) / Path(charm_dir).name
+    n = 1
+    while copy.exists():
+        n += 1
+        copy = Path(workdir) / ("%s-%d" % (Path(charm_dir).name, n))
+    shutil.copytree(charm_dir, str(copy), symlinks=True)
+    target = copy / "lib" / "charms" / "layer" / "basic.py"
+    target.unlink()
+    shutil.copyfile(str(STAND_IN_BASIC), str(target))
+    log(
+        "layer:basic's bootstrap (apt packages, a virtualenv, charm-env) is the machine's: "
+        "%s runs with the wheelhouse installed and tests/layers/basic's bootstrap" % copy.name
+    )
+    return str(copy)
+
+
 # -- running ----------------------------------------------------------------------------
 
 
@@ -254,6 +293,25 @@ def simulate(args) -> int:
         "triggers": args.trigger,
         "faults": [{"at": at, "kind": kind} for at, kind in faults],
     }
+    machine = tempfile.mkdtemp(prefix="jujusim-simulate-")
+    try:
+        run_dir = machine_ready(charm_dir, machine, notes.append)
+        triggers = [
+            (kind, (machine_ready(targs[0], machine, notes.append),))
+            if kind == "upgrade"
+            else (kind, targs)
+            for kind, targs in triggers
+        ]
+        return _simulate(
+            args, run_dir, profile, triggers, faults, rng, limit, python, notes, report, started
+        )
+    finally:
+        shutil.rmtree(machine, ignore_errors=True)
+
+
+def _simulate(
+    args, charm_dir, profile, triggers, faults, rng, limit, python, notes, report, started
+) -> int:
     checks = []
 
     def check(name, ok, detail):

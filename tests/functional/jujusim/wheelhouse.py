@@ -10,10 +10,12 @@ files' names and bytes, and the simulator's Python version), so a second
 run, or another charm with the same wheelhouse, starts at once.
 
 pip installs the wheelhouse's own files, so the versions are the
-wheelhouse's; it may fetch what it needs to *build* an sdist (setuptools,
-wheel) from the package index, as pip does on a unit. A file that cannot
-be installed fails with `WheelhouseError` naming its package, and nothing
-is cached.
+wheelhouse's: first from the wheelhouse alone, as layer:basic does (with
+``--no-index``: what it needs to *build* an sdist, such as setuptools and
+wheel, comes from the wheelhouse too; the real layer:basic ships them), and
+if that fails, letting pip fetch those build tools from the package index.
+A file that cannot be installed fails with `WheelhouseError` naming its
+package, and nothing is cached.
 """
 
 from __future__ import annotations
@@ -122,6 +124,12 @@ def _install(venv: Path, files: List[Path], quiet: bool):
     links = ["--find-links", str(files[0].parent)]
     if not quiet:
         print("installing the charm's wheelhouse into %s" % venv, file=sys.stderr)
+    # First as layer:basic does on a unit: the wheelhouse alone, the build
+    # tools an sdist needs (setuptools, wheel, ...) taken from it too.
+    done = _pip(venv, ["--no-index"] + links + [str(p) for p in files])
+    if done.returncode == 0:
+        return
+    # A wheelhouse without its build tools: let pip fetch those from the index.
     done = _pip(venv, links + [str(p) for p in files])
     if done.returncode == 0:
         return
