@@ -114,23 +114,6 @@ def test_simulate_fails_when_more_units_work_at_once_than_allowed(built_charms, 
     assert rc == 0, out
 
 
-@pytest.mark.charms("rolling-restart")
-def test_simulate_fails_when_a_unit_never_gets_its_turn(built_charms, capsys):
-    # Paused by the operator before the roll: everybody asks, nobody is granted.
-    rc, out, _ = simulate(
-        capsys,
-        built_charms["rolling-restart"],
-        "--units",
-        "3",
-        "--trigger",
-        "action coordinator-pause leader; " + ROLL,
-    )
-    assert rc == 1
-    assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out
-    assert "FAIL  nothing still requested or held at rest: " in out
-    assert "coordinator.requested.restart" in out
-
-
 @pytest.mark.charms("rolling-restart", "two-at-once")
 @pytest.mark.parametrize(
     ("charm", "args", "message"),
@@ -313,19 +296,25 @@ def test_simulate_applies_faults_and_a_refresh_and_still_passes(built_charms, ca
 
 
 @pytest.mark.charms("rolling-restart")
-def test_simulate_fails_a_unit_whose_second_request_is_never_served(built_charms, capsys):
-    # A first roll serves everybody; paused, the second roll's requests wait
-    # for good: being served once before does not count.
-    rc, out, _ = simulate(
-        capsys,
-        built_charms["rolling-restart"],
-        "--units",
-        "3",
-        "--trigger",
+@pytest.mark.parametrize(
+    "triggers",
+    [
+        # Paused by the operator before the roll: everybody asks, nobody is granted.
+        "action coordinator-pause leader; " + ROLL,
+        # A first roll serves everybody; paused, the second roll's requests wait
+        # for good: being served once before does not count.
         ROLL + "; action coordinator-pause leader; config generation=2",
+    ],
+    ids=["paused-before-the-roll", "paused-before-the-second-roll"],
+)
+def test_simulate_fails_when_a_unit_never_gets_its_turn(built_charms, capsys, triggers):
+    rc, out, _ = simulate(
+        capsys, built_charms["rolling-restart"], "--units", "3", "--trigger", triggers
     )
     assert rc == 1
     assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out
+    assert "FAIL  nothing still requested or held at rest: " in out
+    assert "coordinator.requested.restart" in out
 
 
 @pytest.mark.charms("rolling-restart")
