@@ -62,8 +62,9 @@ plus two), and these invariants are checked:
    removed). While units run the original layer (``refresh-from-original``,
    ``rollback``), a grant in leader settings counts too: that is where the
    original keeps them. A unit alone in its application that granted itself
-   as leader and lost its lease abruptly before its work started (nobody
-   leads then) is *explained*, as below: Juju broke its promise there;
+   as leader and lost its lease abruptly in the same hook, before its work
+   started (nobody leads then), is *explained*, as below: Juju broke its
+   promise there;
 3. ``quiescence``: the model goes quiet within a bounded number of hooks;
 4. ``lost-request``: at rest no live unit still needs its restart, still
    requests a lock, holds a ``coordinator.granted.*`` flag, or is in error.
@@ -581,12 +582,17 @@ class ScheduleRun:
                     self._violate("granted-without-grant", detail)
 
     def _lost_lease_abruptly(self, unit, when) -> bool:
-        """Whether `unit` led until an abrupt lease loss and nobody has led since, at `when`."""
+        """Whether `unit` led until an abrupt lease loss inside the hook it runs at `when`,
+        and nobody has led since: the hook that granted as leader, not a later one."""
         history = [(t, name) for t, name in self.sim.leader_history if t <= when]
         if len(history) < 2 or history[-1][1] is not None or history[-2][1] != unit:
             return False
         lapsed = history[-1][0]
-        return any(u == unit and abs(t - lapsed) < 1e-9 for u, t in self.abrupt)
+        if not any(u == unit and abs(t - lapsed) < 1e-9 for u, t in self.abrupt):
+            return False
+        began = [r.time for r in self.sim.trace if r.unit == unit and r.event == "begin"]
+        running = [t for t in began if t <= when]
+        return bool(running) and running[-1] <= lapsed
 
 
 def _grants(settings) -> dict:

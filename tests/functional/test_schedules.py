@@ -254,3 +254,20 @@ def test_campaign_seed_999_alone_leader_deposed_abruptly_before_its_work_is_expl
     assert not run._lost_lease_abruptly(unit, lapsed - 0.1)  # it still led
     other = next(u for u in run.sim.state.units if u != unit)
     assert not run._lost_lease_abruptly(other, lapsed + 0.1)
+
+
+def test_the_abrupt_lease_exemption_covers_only_the_hook_running_when_the_lease_lapsed():
+    from types import SimpleNamespace
+
+    begin = lambda t: SimpleNamespace(unit="app/0", event="begin", time=t)  # noqa: E731
+    sim = SimpleNamespace(
+        leader_history=[(0.0, "app/1"), (20.0, None), (50.0, "app/0"), (51.0, None)],
+        trace=[begin(10.0), begin(50.2), begin(60.0)],
+    )
+    run = SimpleNamespace(sim=sim, abrupt=[("app/0", 51.0)])
+    lost = schedules.ScheduleRun._lost_lease_abruptly
+    assert lost(run, "app/0", 51.5)  # the hook begun at 50.2 granted as leader
+    assert not lost(run, "app/0", 60.5)  # a later hook: no leader, no grant
+    assert not lost(run, "app/0", 50.5)  # it still led
+    run.abrupt = [("app/0", 51.0 + 1)]
+    assert not lost(run, "app/0", 51.5)  # lapsed at its term, not abruptly
