@@ -57,7 +57,7 @@ from .charmdir import load_charm
 from .invariants import INFINITY
 from .model import HookLoopError, SimulationError
 from .verdict import observe, peak, render_timeline, timeline_events
-from .wheelhouse import WheelhouseError, hook_python
+from .wheelhouse import WheelhouseError, hook_python, machine_ready
 
 DEFAULT_JUJU = "4"
 FAULTS = ("remove-leader", "expire-lease", "add-unit", "remove-unit", "kill-unit", "fail-hook")
@@ -154,8 +154,14 @@ def policy_limit(charm_dir: str, allowed: Optional[int], per_lock: bool):
         if allowed < 1:
             raise UsageError("--allowed must be at least 1")
         return lambda sim: (allowed, per_lock, "--allowed")
-    with open(Path(charm_dir) / "layer.yaml") as f:
-        options = ((yaml.safe_load(f) or {}).get("options") or {}).get("coordinator")
+    try:
+        with open(Path(charm_dir) / "layer.yaml") as f:
+            options = ((yaml.safe_load(f) or {}).get("options") or {}).get("coordinator")
+    except (OSError, yaml.YAMLError, AttributeError) as e:
+        raise UsageError(
+            "cannot read the layer options in %s/layer.yaml (%s): is it charm build's output?"
+            % (charm_dir, e)
+        ) from None
     if options is None:
         raise UsageError(
             "%s has no coordinator layer options: is it a charm built with layer:coordinator?"
@@ -174,10 +180,10 @@ def policy_limit(charm_dir: str, allowed: Optional[int], per_lock: bool):
         value = options.get("concurrency", 1)
         source = "concurrency option"
         name = options.get("concurrency_config") or ""
-        if name and sim.state.config.get(name) not in (None, ""):
-            value, source = sim.state.config[name], "config option %s" % name
+        if name:  # the layer counts an empty or invalid value as 1, like the parse below
+            value, source = sim.state.config.get(name), "config option %s" % name
         units = len(sim.units)
-        text = str(value).strip()
+        text = "" if value is None else str(value).strip()
         try:
             if text.endswith("%"):
                 count = max(1, int(text[:-1]) * units // 100)
@@ -190,44 +196,16 @@ def policy_limit(charm_dir: str, allowed: Optional[int], per_lock: bool):
     return simple
 
 
-# -- the machine ------------------------------------------------------------------------
-
-STAND_IN_BASIC = Path(__file__).resolve().parents[2] / "layers/basic/lib/charms/layer/basic.py"
-_STAND_IN_MARK = "Test-only stand-in for ``layer:basic``"
-
-
-def machine_ready(charm_dir: str, workdir: str, log) -> str:
-    """The charm to run: `charm_dir`, or a copy whose layer:basic bootstrap is the stand-in's.
-
-    The real layer:basic bootstraps the machine in a unit's first hook: apt
-    packages, a virtualenv beside the charm with the wheelhouse in it, and
-    ``/usr/local/sbin/charm-env``. None of that is coordination, and run here
-    it would install packages on this machine. So a charm built on the real
-    layer:basic runs with the project's stand-in ``charms.layer.basic``
-    (``tests/layers/basic``: the same hook-start and hook-end config flags,
-    and a bootstrap that only checks the hook interpreter has the wheelhouse
-    installed, which `hook_python` did).
-    """
-    basic = Path(charm_dir) / "lib" / "charms" / "layer" / "basic.py"
-    if not basic.is_file() or _STAND_IN_MARK in basic.read_text(errors="replace"):
-        return charm_dir
-    copy = Path(workdir) / Path(charm_dir).name
-    n = 1
-    while copy.exists():
-        n += 1
-        copy = Path(workdir) / ("%s-%d" % (Path(charm_dir).name, n))
-    shutil.copytree(charm_dir, str(copy), symlinks=True)
-    target = copy / "lib" / "charms" / "layer" / "basic.py"
-    target.unlink()
-    shutil.copyfile(str(STAND_IN_BASIC), str(target))
-    log(
-        "layer:basic's bootstrap (apt packages, a virtualenv, charm-env) is the machine's: "
-        "%s runs with the wheelhouse installed and tests/layers/basic's bootstrap" % copy.name
-    )
-    return str(copy)
-
-
 # -- running ----------------------------------------------------------------------------
+
+# How long the model may take, after the last trigger settles, for units that
+# still wait or hold a lock (held locks released in update-status hooks).
+SETTLE_SECONDS = 1800.0
+_COORDINATION_FLAGS = ("coordinator.requested.", "coordinator.granted.")
+
+
+def _unsettled(sim) -> bool:
+    return any(f.startswith(_COORDINATION_FLAGS) for u in sim.units for f in sim.flags(u))
 
 
 def _apply_trigger(sim, kind, args, log):
@@ -248,7 +226,9 @@ def _apply_trigger(sim, kind, args, log):
 
 def _apply_fault(sim, kind, rng, log):
     others = [u for u in sim.units if u != sim.leader]
-    if kind == "remove-leader":
+    if kind in ("remove-leader", "expire-lease") and sim.leader is None:
+        log("fault: %s skipped, nobody leads at t=%.1fs" % (kind, sim.now))
+    elif kind == "remove-leader":
         log("fault: remove-leader %s" % sim.remove_leader())
     elif kind == "expire-lease":
         log("fault: expire-lease, %s loses leadership" % sim.expire_lease())
@@ -261,6 +241,8 @@ def _apply_fault(sim, kind, rng, log):
         unit = rng.choice(others)
         sim.remove_unit(unit, force=kind == "kill-unit")
         log("fault: %s %s" % (kind, unit))
+    elif not sim.units:
+        log("fault: %s skipped, no unit left" % kind)
     else:
         unit = rng.choice(sim.units)
         sim.fail_next_hook(unit, "first-tool-call")
@@ -279,8 +261,12 @@ def simulate(args) -> int:
     triggers = [
         parse_trigger(t, charm) for text in args.trigger for t in text.split(";") if t.strip()
     ]
+    if args.units < 1:
+        raise UsageError("--units must be at least 1")
     rng = random.Random("simulate:%d" % args.seed)
     faults = sorted(parse_fault(f, rng) for f in args.fault)
+    if faults and not triggers:
+        raise UsageError("faults are timed from the first trigger: give a --trigger too")
     limit = policy_limit(charm_dir, args.allowed, args.per_lock)
     started = time.monotonic()
     python = os.path.abspath(args.python) if args.python else hook_python(charm_dir, quiet=False)
@@ -324,6 +310,7 @@ def _simulate(
         backend=args.backend,
         profile=profile,
         python=python,
+        update_status=True,  # Juju runs it every 5 minutes; held locks may wait for it
     ) as sim:
         budget = 200 * (args.units + 2) ** 2 + 2000
         hooks_total = 0
@@ -342,12 +329,20 @@ def _simulate(
                         hooks_total += sim.run_until(since + at, max_hooks=budget)
                         _apply_fault(sim, fault, rng, notes.append)
             hooks_total += sim.run_until_quiet(max_hooks=budget)
+            # A unit still waiting or holding may need update-status hooks to
+            # go on (a lock held until the service is healthy): let time pass.
+            deadline = sim.now + SETTLE_SECONDS
+            while sim.now < deadline and _unsettled(sim):
+                hooks_total += sim.run_for(60.0, max_hooks=budget)
+                hooks_total += sim.run_until_quiet(max_hooks=budget)
         except HookLoopError as e:
             quiet = False
             check("hooks stop", False, str(e))
         if quiet:
             check("hooks stop", True, "no hook due at t=%.1fs" % sim.now)
-        observed = observe(sim, since)
+        # Checked from the deployment on (a charm may roll as it deploys);
+        # the timeline starts at the first trigger.
+        observed = observe(sim, 0.0)
         allowed, per_lock, how = limit(sim)
         most, when, who = peak(observed.guarded, per_lock)
         check(
@@ -380,11 +375,7 @@ def _simulate(
         stuck = ["%s (%s)" % (u, sim.in_error(u)) for u in sim.units if sim.in_error(u)]
         check("no unit in error", not stuck, ", ".join(stuck) or "none")
         left = {
-            u: sorted(
-                f
-                for f in sim.flags(u)
-                if f.startswith(("coordinator.requested.", "coordinator.granted."))
-            )
+            u: sorted(f for f in sim.flags(u) if f.startswith(_COORDINATION_FLAGS))
             for u in sim.units
         }
         left = {u: f for u, f in left.items() if f}

@@ -18,13 +18,15 @@ does anyway:
 
 A unit is **in guarded work on lock L** in every hook in which
 ``coordinator.granted.L`` was set, from the moment the trace shows it set
-to the end of the hook: the layer sets it as the hook starts, when the unit
-holds L, and guarded handlers run only after that. (Not from the hook's
-beginning: a hook starts up and reads its data first, so a grant another
-unit's hook commits meanwhile is seen.) A unit **asked for L** in every
-hook whose trace shows ``coordinator.requested.L`` set (the flag stays set
-while it waits, and the layer clears it when the grant arrives): its last
-request must be followed by a hook with the grant.
+to the end of the hook, and from one hook to the next while its hooks in a
+row have the flag (a lock acquired with ``hold=True``). The layer sets the
+flag as the hook starts, when the unit holds L, and guarded handlers run
+only after that. (Not from the hook's beginning: a hook starts up and reads
+its data first, so a grant another unit's hook commits meanwhile is seen.)
+A unit **asked for L** in every hook whose trace shows
+``coordinator.requested.L`` set (the flag stays set while it waits, and the
+layer clears it when the grant arrives): its last request must be
+followed by a hook with the grant.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ _RELEASE = re.compile(r"^coordinator: (\S+) releases '(.*)'$")
 
 @dataclass(frozen=True)
 class GuardedHook:
-    """A hook a unit ran with its grant of `lock`: from the flag being set to the hook's end."""
+    """Guarded work on `lock`: from the flag being set to the end of the hook, or of the
+    last of the unit's hooks in a row with the flag (a held lock)."""
 
     unit: str
     lock: str
@@ -84,42 +87,45 @@ def _flags_by_hook(sim, since: float) -> Dict[str, Dict[str, float]]:
 def observe(sim, since: float = 0.0) -> Observed:
     """Read guarded work and requests from hooks that began at or after `since`.
 
-    Guarded work starts when the hook's trace shows the granted flag set (a
+    Guarded work starts when a hook's trace shows the granted flag set (a
     hook starts up and reads its data first: a grant committed while it
-    started is seen), and ends with the hook.
+    started is seen) and ends with the hook, or with the last of the unit's
+    hooks that follow one another with the flag set: a lock acquired with
+    ``hold=True`` is held across hooks, between them too.
     """
     flags = _flags_by_hook(sim, since)
-    begins = {}
-    ends = {}
+    ends = {rec.context_id: rec for rec in sim.trace if rec.event != "begin"}
+    hooks_of: Dict[str, list] = {}
     for rec in sim.trace:
-        if rec.event == "begin":
-            begins[rec.context_id] = rec
-        else:
-            ends[rec.context_id] = rec
+        if rec.event == "begin" and rec.time >= since:
+            hooks_of.setdefault(rec.unit, []).append(rec)
     guarded: List[GuardedHook] = []
     asked: Dict[Tuple[str, str], float] = {}
     traced = 0
-    for ctx, names in flags.items():
-        begin = begins.get(ctx)
-        if begin is None or begin.time < since:
-            continue
-        traced += bool(names)
-        end = ends.get(ctx)
-        for name, when in sorted(names.items()):
-            if name.startswith(GRANTED):
-                guarded.append(
-                    GuardedHook(
-                        begin.unit,
-                        name[len(GRANTED) :],
-                        begin.hook,
-                        when,
-                        end.time if end else INFINITY,
-                        bool(end and end.event == "commit"),
-                    )
-                )
-            else:
-                key = (begin.unit, name[len(REQUESTED) :])
-                asked[key] = max(asked.get(key, 0.0), when)
+    for unit, begins in hooks_of.items():
+        open_: Dict[str, GuardedHook] = {}  # lock -> the span its previous hook is part of
+        for begin in begins:
+            names = flags.get(begin.context_id, {})
+            traced += bool(names)
+            end = ends.get(begin.context_id)
+            stop = end.time if end else INFINITY
+            committed = bool(end and end.event == "commit")
+            held = {}
+            for name, when in sorted(names.items()):
+                if name.startswith(GRANTED):
+                    lock = name[len(GRANTED) :]
+                    span = open_.get(lock)
+                    if span is None:
+                        span = GuardedHook(unit, lock, begin.hook, when, stop, committed)
+                    else:
+                        span = GuardedHook(unit, lock, span.hook, span.start, stop, committed)
+                    held[lock] = span
+                else:
+                    key = (unit, name[len(REQUESTED) :])
+                    asked[key] = max(asked.get(key, 0.0), when)
+            guarded.extend(span for lock, span in open_.items() if lock not in held)
+            open_ = held
+        guarded.extend(open_.values())
     guarded.sort(key=lambda g: (g.start, g.unit, g.lock))
     return Observed(guarded, asked, traced)
 
@@ -156,7 +162,9 @@ def timeline_events(sim, observed: Observed, since: float) -> List[Tuple[float, 
     """[(time, unit, label)]: req, GRANT and rel from the layer's log, work and done from hooks."""
     found = layer_log_events(sim, since)
     for g in observed.guarded:
-        found.append((g.start, g.unit, "work"))
+        if g.end < since:
+            continue
+        found.append((max(g.start, since), g.unit, "work"))
         if g.end != INFINITY:
             found.append((g.end, g.unit, "done" if g.committed else "FAIL"))
     return sort_events(found)

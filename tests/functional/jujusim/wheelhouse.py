@@ -13,7 +13,9 @@ pip installs the wheelhouse's own files, so the versions are the
 wheelhouse's: first from the wheelhouse alone, as layer:basic does (with
 ``--no-index``: what it needs to *build* an sdist, such as setuptools and
 wheel, comes from the wheelhouse too; the real layer:basic ships them), and
-if that fails, letting pip fetch those build tools from the package index.
+if that fails, letting pip fetch those build tools from the package index
+but no other package (``--no-deps``, then ``pip check``: a dependency the
+wheelhouse lacks fails here as on a unit).
 A file that cannot be installed fails with `WheelhouseError` naming its
 package, and nothing is cached.
 """
@@ -27,8 +29,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 # What pip can install from a wheelhouse: sdists and wheels.
 PACKAGE_FILES = (".tar.gz", ".zip", ".whl", ".tar.bz2")
@@ -129,10 +132,23 @@ def _install(venv: Path, files: List[Path], quiet: bool):
     done = _pip(venv, ["--no-index"] + links + [str(p) for p in files])
     if done.returncode == 0:
         return
-    # A wheelhouse without its build tools: let pip fetch those from the index.
-    done = _pip(venv, links + [str(p) for p in files])
+    # A wheelhouse without its build tools: let pip fetch those from the index,
+    # and nothing else (--no-deps): a package the wheelhouse lacks must fail
+    # here as it would on a unit.
+    done = _pip(venv, ["--no-deps"] + links + [str(p) for p in files])
     if done.returncode == 0:
-        return
+        check = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "check"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
+        )
+        if check.returncode == 0:
+            return
+        raise WheelhouseError(
+            "the charm's wheelhouse lacks what its packages need (pip check):\n"
+            + _tail(check.stdout, 20)
+        )
     # Which files fail on their own? Name them, each with pip's last words.
     failed = []
     for path in files:
@@ -161,3 +177,50 @@ _BOILERPLATE = re.compile(
 def _tail(output: str, lines: int = 10) -> str:
     kept = [line for line in output.splitlines() if not _BOILERPLATE.search(line)]
     return "\n".join("      " + line.strip() for line in kept[-lines:])
+
+
+STAND_IN_BASIC = _REPO / "tests" / "layers" / "basic" / "lib" / "charms" / "layer" / "basic.py"
+_STAND_IN_MARK = "Test-only stand-in for ``layer:basic``"
+
+
+def machine_ready(charm_dir: str, workdir: str, log) -> str:
+    """The charm to run: `charm_dir`, or a copy whose layer:basic bootstrap is the stand-in's.
+
+    The real layer:basic bootstraps the machine in a unit's first hook: apt
+    packages, a virtualenv beside the charm with the wheelhouse in it, and
+    ``/usr/local/sbin/charm-env``. None of that is coordination, and run here
+    it would install packages on this machine. So a charm built on the real
+    layer:basic runs with the project's stand-in ``charms.layer.basic``
+    (``tests/layers/basic``: the same hook-start and hook-end config flags,
+    and a bootstrap that only checks the hook interpreter has the wheelhouse
+    installed, which `hook_python` did).
+    """
+    basic = Path(charm_dir) / "lib" / "charms" / "layer" / "basic.py"
+    if not basic.is_file() or _STAND_IN_MARK in basic.read_text(errors="replace"):
+        return charm_dir
+    copy = Path(workdir) / Path(charm_dir).name
+    n = 1
+    while copy.exists():
+        n += 1
+        copy = Path(workdir) / ("%s-%d" % (Path(charm_dir).name, n))
+    shutil.copytree(charm_dir, str(copy), symlinks=True)
+    target = copy / "lib" / "charms" / "layer" / "basic.py"
+    target.unlink()
+    shutil.copyfile(str(STAND_IN_BASIC), str(target))
+    log(
+        "layer:basic's bootstrap (apt packages, a virtualenv, charm-env) is the machine's: "
+        "%s runs with the wheelhouse installed and tests/layers/basic's bootstrap" % copy.name
+    )
+    return str(copy)
+
+
+def ready_charm(charm_dir: str, workdir: Optional[str] = None, log=None) -> Tuple[str, str]:
+    """For a scripted scenario: (the charm folder to run, the hook interpreter).
+
+    Installs the wheelhouse (`hook_python`) and, for a charm built on the real
+    layer:basic, makes the copy `machine_ready` describes in `workdir` (a new
+    temporary folder if None; the caller removes it).
+    """
+    python = hook_python(charm_dir)
+    workdir = workdir or tempfile.mkdtemp(prefix="jujusim-charm-")
+    return machine_ready(charm_dir, workdir, log or (lambda note: None)), python
