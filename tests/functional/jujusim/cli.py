@@ -57,7 +57,13 @@ from .charmdir import load_charm
 from .invariants import INFINITY
 from .model import HookLoopError, SimulationError
 from .verdict import observe, peak, render_timeline, timeline_events
-from .wheelhouse import WheelhouseError, hook_python, machine_ready
+from .wheelhouse import (
+    WheelhouseError,
+    hook_python,
+    machine_ready,
+    package_files,
+    wheelhouse_key,
+)
 
 DEFAULT_JUJU = "4"
 FAULTS = ("remove-leader", "expire-lease", "add-unit", "remove-unit", "kill-unit", "fail-hook")
@@ -265,6 +271,14 @@ def simulate(args) -> int:
         raise UsageError("--units must be at least 1")
     rng = random.Random("simulate:%d" % args.seed)
     faults = sorted(parse_fault(f, rng) for f in args.fault)
+    for kind, targs in triggers:
+        if kind == "upgrade" and not args.python:
+            ours, theirs = (wheelhouse_key(package_files(d)) for d in (charm_dir, targs[0]))
+            if ours != theirs:
+                raise UsageError(
+                    "upgrade trigger: %s has another wheelhouse than %s; simulate runs one "
+                    "hook interpreter: give --python with both installed" % (targs[0], charm_dir)
+                )
     if faults and not triggers:
         raise UsageError("faults are timed from the first trigger: give a --trigger too")
     limit = policy_limit(charm_dir, args.allowed, args.per_lock)

@@ -69,7 +69,10 @@ def package_name(path: Path) -> str:
 
 def wheelhouse_key(files: List[Path]) -> str:
     digest = hashlib.sha256()
-    digest.update(("python %d.%d\n" % sys.version_info[:2]).encode())
+    # A virtualenv is tied to the interpreter that made it.
+    digest.update(
+        ("%s %d.%d\n" % ((os.path.realpath(sys.base_prefix),) + sys.version_info[:2])).encode()
+    )
     for path in files:
         digest.update(path.name.encode() + b"\n")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
