@@ -120,6 +120,8 @@ def test_simulate_fails_when_more_units_work_at_once_than_allowed(built_charms, 
     [
         ("rolling-restart", ["--trigger", "config nosuch=1"], "nosuch not in the charm's config"),
         ("rolling-restart", ["--trigger", "config generation=x"], "is of type int"),
+        ("rolling-restart", ["--trigger", "config 'generation=1 2'"], "is of type int"),
+        ("rolling-restart", ["--trigger", "config 'generation=1"], "No closing quotation"),
         ("rolling-restart", ["--trigger", "action nosuch"], "has no action 'nosuch'"),
         ("rolling-restart", ["--fault", "meteor"], "unknown fault 'meteor'"),
         ("rolling-restart", ["--juju", "5"], "5"),

@@ -25,7 +25,8 @@ lock (a count, a percentage of the units, or the config option named by
 charm's own, say what it allows with ``--allowed N`` (and ``--per-lock``).
 
 Triggers (``--trigger``, repeated or separated by ``;``, in order, each
-after the model settles):
+after the model settles; words split as a shell splits them, so
+``config 'motd=hello world'`` sets one value with a space):
   ``config KEY=VALUE...``     juju config (values typed by config.yaml)
   ``action NAME [UNIT|leader|all] [KEY=VALUE...]``   juju run (default: all)
   ``upgrade PATH``            juju refresh to another build of the charm
@@ -42,6 +43,7 @@ import json
 import os
 import random
 import runpy
+import shlex
 import shutil
 import sys
 import tempfile
@@ -67,7 +69,11 @@ from .wheelhouse import (
 
 DEFAULT_JUJU = "4"
 FAULTS = ("remove-leader", "expire-lease", "add-unit", "remove-unit", "kill-unit", "fail-hook")
-SIMPLE = {"SimpleCoordinator", "charms.coordinator.SimpleCoordinator"}
+SIMPLE = {
+    "SimpleCoordinator",
+    "charms.coordinator.SimpleCoordinator",
+    "charms.layer_coordinator.shell.SimpleCoordinator",
+}
 SERIAL = {"Serial", "charms.coordinator.Serial", "charmhelpers.coordinator.Serial"}
 
 
@@ -105,7 +111,10 @@ def _pairs(words: List[str], what: str) -> Dict[str, str]:
 
 def parse_trigger(text: str, charm) -> Tuple[str, tuple]:
     """``config k=v``, ``action NAME [target] [k=v]`` or ``upgrade PATH`` -> (kind, args)."""
-    words = text.split()
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise UsageError("trigger %r: %s" % (text, e)) from None
     if not words:
         raise UsageError("empty --trigger")
     kind, rest = words[0], words[1:]
