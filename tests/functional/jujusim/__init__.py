@@ -60,7 +60,11 @@ function per hook tool), `backends` (exec and fork), `charmdir` (unit charm
 dirs, unitdata/flags), `invariants` (checks over the trace), `scenario`
 (declarative form), `testing` (helpers for the fixture charms), `bootstrap/`
 (what runs inside hook processes: tool shim, sitecustomize with the machine
-quirks, fork zygote).
+quirks, fork zygote). For charm authors (`make simulate`, ``python -m
+jujusim``): `cli` (triggers, faults, the report), `verdict` (guarded work and
+requests read from the layer's flags and log, no probe), `wheelhouse` (the
+charm's wheelhouse installed for its hooks; layer:basic's machine bootstrap
+left out).
 
 Semantics implemented (juju-semantics.md):
 - relation-set buffered per hook, committed on exit 0, discarded otherwise;
