@@ -25,6 +25,8 @@ from jujusim.invariants import (
 
 # 0: the agents upgrade as soon as the burst of the migration is due; 45: the
 # 3.x agents run on the 4.x controller for a while (leader-set stores nothing).
+# Both for the held lock, whose holder's hooks span the switch; one each for
+# the others (a cold `make test` stays under 15 minutes).
 AGENTS_AFTER = [0.0, 45.0]
 
 
@@ -77,7 +79,7 @@ def check_migrated(sim):
 
 
 @pytest.mark.charms("rolling-restart")
-@pytest.mark.parametrize("agents_after", AGENTS_AFTER)
+@pytest.mark.parametrize("agents_after", [0.0])
 def test_a_migration_while_a_unit_works_keeps_one_holder_and_finishes_the_roll(
     built_charms, tmp_path, agents_after
 ):
@@ -98,7 +100,7 @@ def test_a_migration_while_a_unit_works_keeps_one_holder_and_finishes_the_roll(
 
 
 @pytest.mark.charms("rolling-restart")
-@pytest.mark.parametrize("agents_after", AGENTS_AFTER)
+@pytest.mark.parametrize("agents_after", [45.0])
 def test_a_pause_and_its_queue_survive_a_migration_and_resume_finishes_the_roll(
     built_charms, tmp_path, agents_after
 ):

@@ -225,7 +225,7 @@ def test_the_mycharm_fixture_is_the_readmes_quick_start():
 
 
 @pytest.mark.charms("mycharm")
-@pytest.mark.parametrize("juju", ["3.6", "4"])
+@pytest.mark.parametrize("juju", ["4"])
 def test_simulate_passes_the_readmes_quick_start_charm(built_charms, capsys, tmp_path, juju):
     report = tmp_path / "report.json"
     rc, out, _ = simulate(
@@ -315,7 +315,14 @@ def test_simulate_applies_faults_and_a_refresh_and_still_passes(built_charms, ca
 )
 def test_simulate_fails_when_a_unit_never_gets_its_turn(built_charms, capsys, triggers):
     rc, out, _ = simulate(
-        capsys, built_charms["rolling-restart"], "--units", "3", "--trigger", triggers
+        capsys,
+        built_charms["rolling-restart"],
+        "--units",
+        "3",
+        "--settle",
+        "120",
+        "--trigger",
+        triggers,
     )
     assert rc == 1
     assert "FAIL  every unit that asked got its turn: never got a hook with its grant" in out

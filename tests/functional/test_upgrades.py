@@ -153,7 +153,7 @@ def test_a_refresh_one_unit_at_a_time_before_during_or_after_a_roll_keeps_every_
     leader refreshed first, in the middle or last, units one at a time so that
     both revisions serve the roll for a while."""
     layer = str(built_charms[LAYER])
-    with on_3_6(built_charms[ORIGINAL], tmp_path) as sim:
+    with on_3_6(built_charms[ORIGINAL], tmp_path, units=3) as sim:
         check_quiesced(sim)
         if when == "after":
             since = sim.now

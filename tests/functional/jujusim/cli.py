@@ -354,7 +354,7 @@ def _simulate(
             hooks_total += sim.run_until_quiet(max_hooks=budget)
             # A unit still waiting or holding may need update-status hooks to
             # go on (a lock held until the service is healthy): let time pass.
-            deadline = sim.now + SETTLE_SECONDS
+            deadline = sim.now + args.settle
             while sim.now < deadline and _unsettled(sim):
                 hooks_total += sim.run_for(60.0, max_hooks=budget)
                 hooks_total += sim.run_until_quiet(max_hooks=budget)
@@ -488,6 +488,13 @@ def main(argv=None) -> int:
     sim.add_argument("--fault", action="append", default=[], help="KIND[@SECONDS]")
     sim.add_argument("--allowed", type=int, help="units the charm's own policy lets work at once")
     sim.add_argument("--per-lock", action="store_true", help="--allowed counts per lock")
+    sim.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="simulated seconds a unit may still wait or hold after the last trigger "
+        "(default %(default)s)",
+    )
     sim.add_argument("--json", help="write the report to this file")
     sim.add_argument("--python", help="the hook interpreter (default: the charm's wheelhouse)")
     sim.add_argument("--backend", default="fork", choices=("fork", "exec"))
