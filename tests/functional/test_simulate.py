@@ -7,6 +7,7 @@ Most runs give ``--python`` the test interpreter (it has the fixtures'
 wheelhouse versions); `test_the_charms_wheelhouse_*` cover the default.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -38,25 +39,41 @@ def simulate(capsys, charm, *args, json_path=None):
     return rc, out, err
 
 
+@contextlib.contextmanager
+def journaled_roll(charm, tmp_path, units, seed, profile, update_status=False):
+    """Deploy a fixture that journals its work, change its config once and run until every
+    unit's work has ended; yield (sim, the change's time, the verdict's guarded work, the
+    journal's intervals since then)."""
+    with Simulation(
+        str(charm),
+        units=units,
+        seed=seed,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=profile,
+        update_status=update_status,
+    ) as sim:
+        check_quiesced(sim)
+        since = sim.now
+        sim.set_config(generation=1)
+        while sim.now < since + 6000 and sum(e.event == "end" for e in sim.journal) < units:
+            sim.run_for(60.0)  # a held restart ends in an update-status hook
+        check_quiesced(sim)
+        journal = [iv for iv in guarded_intervals(sim.journal) if iv.start >= since]
+        yield sim, since, observe(sim, since).guarded, journal
+
+
 @pytest.mark.charms("rolling-restart")
 @pytest.mark.parametrize("profile", [JUJU_3_6, JUJU_4], ids=["3.6", "4"])
 def test_guarded_work_read_from_flags_matches_the_charms_own_journal(
     built_charms, tmp_path, profile
 ):
-    with Simulation(
-        str(built_charms["rolling-restart"]),
-        units=4,
-        seed=5,
-        backend="fork",
-        workdir=str(tmp_path),
-        profile=profile,
-    ) as sim:
-        check_quiesced(sim)
-        since = sim.now
-        sim.set_config(generation=1)
-        check_quiesced(sim)
-        guarded = observe(sim, since).guarded
-        journal = [iv for iv in guarded_intervals(sim.journal) if iv.start >= since]
+    with journaled_roll(built_charms["rolling-restart"], tmp_path, 4, 5, profile) as (
+        sim,
+        since,
+        guarded,
+        journal,
+    ):
         assert len(journal) == 4
         # One hook with the grant per unit, and the journaled work inside it.
         assert sorted(g.unit for g in guarded) == sorted(iv.unit for iv in journal)
@@ -357,23 +374,12 @@ def test_a_charm_on_the_real_layer_basic_runs_without_bootstrapping_this_machine
 def test_a_held_lock_counts_as_guarded_work_between_its_hooks_too(built_charms, tmp_path):
     # held-restart keeps the lock from its restart to a later update-status
     # hook: its journaled work spans hooks, and so must the verdict's.
-    with Simulation(
-        str(built_charms["held-restart"]),
-        units=3,
-        seed=2,
-        backend="fork",
-        workdir=str(tmp_path),
-        profile=JUJU_4,
-        update_status=True,
-    ) as sim:
-        check_quiesced(sim)
-        since = sim.now
-        sim.set_config(generation=1)
-        while sim.now < since + 6000 and sum(e.event == "end" for e in sim.journal) < 3:
-            sim.run_for(60.0)  # a held restart ends in an update-status hook
-        check_quiesced(sim)
-        spans = observe(sim, since).guarded
-        journal = [iv for iv in guarded_intervals(sim.journal) if iv.start >= since]
+    with journaled_roll(built_charms["held-restart"], tmp_path, 3, 2, JUJU_4, True) as (
+        _,
+        _,
+        spans,
+        journal,
+    ):
         assert len(journal) == 3
         for iv in journal:
             assert [
