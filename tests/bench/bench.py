@@ -38,7 +38,8 @@ Last, the layer's targets, each computed from the rolls and printed as met
 or not met with its numbers, per profile: coordination calls per
 non-leader hook at most 5 on average and flat across N, per leader hook at
 most 8 on average (the max, printed beside, is a hook that also writes: one
-call more), coordination hooks per roll within 5 % of 3N(N-1), and at N=100
+call more), coordination hooks per roll at most 5 % above 3N(N-1) (below it
+is printed too: Juju coalesced a notification, which costs nothing), and at N=100
 a roll time at most 1.1 x N x the guarded work. Coordination hooks are the
 roll's hooks less the config-changed hooks that start it (one per unit, run
 with or without the layer); both counts are printed.
@@ -120,8 +121,12 @@ STALE_GRANTED_FLAGS = {"original"}
 GRANTED_PREFIX = "coordinator.granted."
 # The layer's targets (printed with `targets`): coordination calls per hook,
 # on average, of a non-leader and of the leader; how far coordination hooks per roll may
-# be from 3N(N-1); the size at which, and the factor of N x GUARDED_WORK
-# within which, a roll must end; and how much the non-leader mean may grow
+# be above 3N(N-1) (a cost bound: Juju coalesces a notification that arrives
+# while the unit's hook for it is still queued, so a roll can take fewer hooks
+# than the model counts, and fewer hooks cost nothing; the invariants checked
+# on every roll, each unit working once, are what catch missing work); the
+# size at which, and the factor of N x GUARDED_WORK within which, a roll must
+# end; and how much the non-leader mean may grow
 # across N and still count as flat (the max may not grow at all).
 TARGET_NON_LEADER = 5
 TARGET_LEADER = 8
@@ -557,7 +562,7 @@ def targets(rolls, units, profiles):
     max) at most TARGET_NON_LEADER, and flat across the sizes measured (the
     max at every size no higher than at the smallest, the mean at most
     TARGET_FLAT_GROWTH above the smallest size's); per leader hook at most
-    TARGET_LEADER; hooks per roll within TARGET_HOOKS_SLACK of 3N(N-1); and,
+    TARGET_LEADER; hooks per roll at most TARGET_HOOKS_SLACK above 3N(N-1); and,
     at N=TARGET_ROLL_UNITS, a roll time at most TARGET_ROLL_FACTOR x N x
     GUARDED_WORK. A target with nothing to judge it on says so.
     """
@@ -593,7 +598,7 @@ def targets(rolls, units, profiles):
                 if ok is not None:
                     verdicts.append(ok)
         out.append(
-            "    coordination hooks per roll within %d%% of 3N(N-1):"
+            "    coordination hooks per roll at most %d%% above 3N(N-1) (fewer: coalesced):"
             % round(100 * TARGET_HOOKS_SLACK)
         )
         for n in sizes:
@@ -603,7 +608,7 @@ def targets(rolls, units, profiles):
             if want == 0:
                 out.append("      N=%d: 3N(N-1) = 0, %d hooks: not judged" % (n, hooks))
                 continue
-            ok = abs(hooks - want) <= TARGET_HOOKS_SLACK * want
+            ok = hooks - want <= TARGET_HOOKS_SLACK * want
             verdicts.append(ok)
             out.append(
                 "      N=%d: %d hooks (%d with config-changed), 3N(N-1) = %d (%+.1f%%): %s"
