@@ -195,13 +195,20 @@ def test_leadership_regained_without_leader_elected_grants_once_the_memo_expires
     [
         "garbage",
         {"version": 1},
-        {"version": 0, "since": 0.0},  # another layer version's
+        {"version": 0, "since": "now"},  # another layer version's
+        {"version": 2, "since": "now"},
+        {"version": True, "since": "now"},
+        {"version": 1.0, "since": "now"},
         {"version": 1, "since": "yesterday"},
-        {"version": 1, "since": time.time() + 600},  # the clock stepped back
-        {"version": 1, "since": 1.0, "extra": True},
+        {"version": 1, "since": "ahead"},  # the clock stepped back
+        {"version": 1, "since": "expired"},
+        {"version": 1, "since": "now", "extra": True},
     ],
 )
 def test_a_memo_that_is_garbage_or_not_this_layers_is_not_trusted_and_is_rewritten(idle, memo):
+    times = {"now": time.time(), "ahead": time.time() + 600, "expired": time.time() - 3601}
+    if isinstance(memo, dict) and memo.get("since") in times:
+        memo = dict(memo, since=times[memo["since"]])
     set_memory(idle, "app/1", MEMO, memo)
 
     _, calls = quiet_hook(idle, "app/1")
@@ -245,8 +252,11 @@ def test_a_failed_hook_leaves_the_memo_and_its_request_unwritten(idle):
         failing_hook()
     assert hook.flags_in_handler is None
     assert idle.requests_of("app/1") == {}  # Juju committed nothing
+    assert unit_memory(idle, "app/1", MEMO) is not None  # nor did charms.reactive save
 
-    # The failed hook runs again, and its handler asks again.
+    # Retried, the hook is quiet again until its handler asks again.
+    hook, calls = quiet_hook(idle, "app/1")
+    assert calls == []
     hook, calls = quiet_hook(idle, "app/1", handler=lambda: acquire("restart"))
 
     assert ("is-leader", ()) in calls
@@ -283,3 +293,120 @@ def test_coordinator_flags_left_set_are_cleared_in_a_quiet_hook(idle):
     assert calls == []
     assert not {f for f in hook.flags_in_handler if f.startswith("coordinator.")}
     assert not {f for f in unit_flags(idle, "app/1") if f.startswith("coordinator.")}
+
+
+# -- each condition of an idle unit, on its own ------------------------------------
+
+
+def _coordinator():
+    import charms.coordinator
+
+    c = charms.coordinator.coordinator
+    assert c.started
+    return c
+
+
+def _set_unitdata(key, value):
+    from charmhelpers.core import unitdata
+
+    unitdata.kv().set(key, value)
+
+
+# Each changes one thing a full hook ends with; every one of them must keep the
+# next hook from being quiet. The unit is app/1, a non-leader with nothing else.
+NOT_IDLE = {
+    "it wrote relation data": lambda c: setattr(c._transport, "wrote", True),
+    "is-leader said true": lambda c: setattr(c, "_is_leader", True),
+    "the databag was unreadable": lambda c: setattr(c, "_readable", False),
+    "its own settings were unreadable": lambda c: setattr(c._own, "on_relation", False),
+    "requests wait in unitdata": lambda c: _set_unitdata(
+        "coordinator.local-requests", {"restart": "2026-01-01 00:00:00.000000Z"}
+    ),
+    "a waiting status is shown": lambda c: _set_unitdata(
+        "coordinator.status", {"prior": ["active", ""], "ours": ["waiting", "x"]}
+    ),
+    # Each of these writes a release record or an answer: caught as a write.
+    "the stored grants name it": lambda c: c._transport._loaded_grants.update(
+        {"app/1": {"restart": "2026-01-01 00:00:00.000000Z"}}
+    ),
+    "it is named to wake the leader": lambda c: setattr(c, "_awake", "ts"),
+    "it let a revoked request go": lambda c: c._let_go.update(
+        restart="2026-01-01 00:00:00.000000Z"
+    ),
+    "the grants name it": lambda c: c._ledger.grants.update({"app/1": {"restart": "ts"}}),
+    "a revocation names it": lambda c: c._ledger.revoked.update({"app/1": {"restart": "ts"}}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_IDLE))
+def test_a_full_hook_that_ends_not_idle_drops_the_memo(idle, case):
+    # coordinator-relation-changed: a full hook, which starts the coordinator at hook start.
+    hook = idle.run(
+        "app/1", "coordinator-relation-changed", handler=lambda: NOT_IDLE[case](_coordinator())
+    )
+
+    assert hook is not None
+    assert unit_memory(idle, "app/1", MEMO) is None
+
+
+def test_a_full_hook_that_ends_idle_keeps_the_memo_and_its_age(idle):
+    before = unit_memory(idle, "app/1", MEMO)
+
+    idle.run("app/1", "coordinator-relation-changed", handler=lambda: _coordinator())
+
+    assert unit_memory(idle, "app/1", MEMO) == before
+
+
+def test_a_hook_of_the_peer_relation_is_news_by_its_environment_too(idle):
+    # Hook names come from JUJU_HOOK_NAME or the executable; JUJU_RELATION decides too
+    # (the harness sets it, with JUJU_REMOTE_UNIT, when a remote unit is given).
+    hook, calls = quiet_hook(idle, "app/1", "some-dispatched-hook", remote="app/2")
+
+    assert ("is-leader", ()) in calls
+
+
+def test_the_coordinator_object_built_but_unused_in_a_quiet_hook_reads_nothing(idle):
+    def touch():
+        import charms.coordinator
+
+        charms.coordinator.coordinator  # noqa: B018 -- built, not used
+
+    _, calls = quiet_hook(idle, "app/1", handler=touch)
+
+    assert calls == []
+    assert unit_memory(idle, "app/1", MEMO) is not None
+
+
+def test_the_layers_actions_load_the_state_once(idle):
+    idle.calls.clear()
+
+    results, failed = idle.action("app/0", "coordinator-status")
+
+    assert failed is None, results
+    tools = [tool for u, tool, _ in idle.calls if u == "app/0" and tool != "juju-log"]
+    assert tools.count("is-leader") == 1
+    assert tools.count("relation-get --app") == 1
+
+
+def test_a_granted_flag_set_by_hand_in_a_quiet_hook_is_cleared_without_reading(idle):
+
+    def set_by_hand():
+        import charms.coordinator
+
+        charms.coordinator.coordinator  # noqa: B018 -- built, not used
+        charms.reactive.set_flag("coordinator.granted.restart")
+
+    _, calls = quiet_hook(idle, "app/1", handler=set_by_hand)
+
+    assert calls == []
+    assert "coordinator.granted.restart" not in unit_flags(idle, "app/1")
+
+
+def test_an_action_decides_only_what_it_is_asked(idle):
+    idle.run("app/2", handler=lambda: acquire("restart"))  # the leader has not seen it yet
+    set_memory(idle, "app/0", "coordinator.leader-view", None)  # so the action reads it
+
+    results, failed = idle.action("app/0", "coordinator-pause")
+
+    assert failed is None, results
+    assert idle.grants() == {}  # paused before anything was granted

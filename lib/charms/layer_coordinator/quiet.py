@@ -86,8 +86,10 @@ def valid(memo, now=None):
     """Whether ``memo`` (unitdata's value) is this layer's and younger than QUIET_FOR."""
     if not isinstance(memo, dict) or set(memo) != {"version", "since"}:
         return False
-    since = memo["since"]
-    if memo["version"] != MEMO_VERSION or not isinstance(since, (int, float)):
+    since, version = memo["since"], memo["version"]
+    if type(version) is not int or version != MEMO_VERSION:
+        return False
+    if not isinstance(since, (int, float)):
         return False
     age = (time.time() if now is None else now) - since
     return 0 <= age < QUIET_FOR  # a clock that stepped back: not trusted

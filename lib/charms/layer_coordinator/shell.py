@@ -88,6 +88,7 @@ class LayerCoordinator(BaseCoordinator):
         self._ledger = None  # built by initialize()
         self._transport = None
         self._started = False
+        self._loading = False  # inside initialize(): no start on first use
         self._unit = None
         self._leader = False
         self._is_leader = False  # is-leader's answer in this hook
@@ -160,20 +161,32 @@ class LayerCoordinator(BaseCoordinator):
         self._ready()
         return self._relid
 
+    @relid.setter
+    def relid(self, value):
+        self._relid = value
+
     @property
     def leader_unit(self):
         """The leader's name as the leader-owned data says (this unit's on the leader)."""
         self._ready()
         return self._leader_unit
 
+    @leader_unit.setter
+    def leader_unit(self, value):
+        self._leader_unit = value
+
     @property
     def started(self):
         """Whether this hook's coordinator has loaded its state (it does on first use)."""
-        return self._started
+        return self._ledger is not None
 
     def _ready(self):
-        """Start on first use: in a quiet hook (see quiet.py) only charm code starts it."""
-        if not self._started:
+        """Start on first use: in a quiet hook (see quiet.py) only charm code starts it.
+
+        Not while loading, and not once loaded: the operator actions load
+        the state with ``initialize()`` alone, and decide only when asked.
+        """
+        if self._ledger is None and not self._loading:
             self.start()
 
     # -- hook start -----------------------------------------------------------
@@ -192,8 +205,15 @@ class LayerCoordinator(BaseCoordinator):
 
     def initialize(self):
         """Load grants, this unit's requests and, on the leader, its peer view."""
-        if self._ledger is not None:
+        if self._ledger is not None or self._loading:
             return
+        self._loading = True
+        try:
+            self._initialize()
+        finally:
+            self._loading = False
+
+    def _initialize(self):
         options = load()
         self._unit = hookenv.local_unit()
         self._leader = self._is_leader = bool(hookenv.is_leader())
@@ -239,7 +259,7 @@ class LayerCoordinator(BaseCoordinator):
         self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
         if wake is not None and wake[0] == self._unit:
             self._awake = wake[1]  # a leader too: the one who named it may have lost the lease
-        in_relation = self.relid is not None and os.environ.get("JUJU_RELATION_ID") == self.relid
+        in_relation = self._relid is not None and os.environ.get("JUJU_RELATION_ID") == self._relid
         self._own = OwnData.load(
             self._transport,
             self._unit,
@@ -275,7 +295,7 @@ class LayerCoordinator(BaseCoordinator):
             released=self._peers.released,
             orphans=orphans,
             leader_last=options.leader_last,
-            has_relation=self.relid is not None,
+            has_relation=self._relid is not None,
             dying=dying,
             unreadable=self._peers.unreadable,
             commit_first=self._commit_first,
@@ -660,7 +680,7 @@ class LayerCoordinator(BaseCoordinator):
         """Whether the next hook may be quiet (see quiet.py): this unit is idle.
 
         Idle: not the leader (as is-leader said in this hook), nothing
-        requested or kept to publish, nothing held, no grant or revocation
+        requested (a lock held is requested) or kept to publish, no grant or revocation
         of this unit's in the leader-owned data (read in this hook), not
         named to wake the leader, no waiting status shown, and nothing
         written in this hook: Juju commits relation data after the hook
@@ -672,20 +692,18 @@ class LayerCoordinator(BaseCoordinator):
         if memo is not None and not valid_quiet(memo):
             log(f"unitdata {MEMO_KEY!r} not valid now ({memo!r}); rewritten or dropped", "DEBUG")
         unit = self._unit
+        # Implied, so not checked again: a lock held is requested (own); a
+        # stored grant without a request, a revocation let go and a wake
+        # answered all write this unit's settings (wrote), unless already there.
         return not (
             self._is_leader
-            or self._leader
             or own
-            or self._held
             or not self._readable
             or not self._own.on_relation
             or kv.get(wire.LOCAL_KEY)
             or self._transport.wrote
-            or self._transport.stored_grants.get(unit)
             or self._ledger.grants.get(unit)
             or self._ledger.revoked.get(unit)
-            or self._awake is not None
-            or self._let_go
             or kv.get(wire.STATUS_KEY)
         )
 
