@@ -34,24 +34,45 @@ waiting status (``status``) and the operator actions (``actions``).
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from charmhelpers.coordinator import BaseCoordinator, Serial
 from charmhelpers.core import hookenv
 from charms.reactive import clear_flag, get_flags, set_flag
 
-from charms.layer_coordinator import options as _options
-from charms.layer_coordinator.actions import (
-    ActionError,
-    format_report,
-    pause,
-    resume,
-    revoke,
-    run_action,
-    status_report,
-)
-from charms.layer_coordinator.options import DEFAULT_CLASS, DEFAULT_LOG_LEVEL, OptionError
-from charms.layer_coordinator.shell import LayerCoordinator, SimpleCoordinator
-from charms.layer_coordinator.wire import KEY, RELATION_NAME
+from charms.layer_coordinator import quiet as _quiet
+
+if TYPE_CHECKING:  # for readers and type checkers; at run time, see _LAZY
+    from charms.layer_coordinator.actions import (
+        ActionError,
+        format_report,
+        pause,
+        resume,
+        revoke,
+        run_action,
+        status_report,
+    )
+    from charms.layer_coordinator.options import DEFAULT_CLASS, DEFAULT_LOG_LEVEL, OptionError
+    from charms.layer_coordinator.shell import LayerCoordinator, SimpleCoordinator
+
+# The rest of the package is imported on first use (PEP 562 __getattr__
+# below): a quiet hook (charms.layer_coordinator.quiet) imports none of it.
+_LAZY = {
+    "ActionError": "actions",
+    "format_report": "actions",
+    "pause": "actions",
+    "resume": "actions",
+    "revoke": "actions",
+    "run_action": "actions",
+    "status_report": "actions",
+    "DEFAULT_CLASS": "options",
+    "DEFAULT_LOG_LEVEL": "options",
+    "OptionError": "options",
+    "LayerCoordinator": "shell",
+    "SimpleCoordinator": "shell",
+    "KEY": "wire",
+    "RELATION_NAME": "wire",
+}
 
 __all__ = [
     "ActionError",
@@ -97,6 +118,7 @@ _CLASS_HINT = (
 
 def _import_class(value):
     """Import the class named by the ``class`` option, or raise OptionError."""
+    from charms.layer_coordinator import options as _options
 
     def invalid(problem):
         return _options.option_error("class", value, problem, _CLASS_HINT)
@@ -145,6 +167,9 @@ def coordinator_class():
     """
     if "class" in _state:
         return _state["class"]
+    from charms.layer_coordinator import options as _options
+    from charms.layer_coordinator.shell import LayerCoordinator
+
     value = _options.load().class_path
     cls = _import_class(value)
     if cls is BaseCoordinator:
@@ -176,8 +201,15 @@ def __getattr__(name):
     # SimpleCoordinator without a circular import.
     if name == "coordinator":
         if "coordinator" not in _state:
+            from charms.layer_coordinator.wire import KEY, RELATION_NAME
+
             _state["coordinator"] = coordinator_class()(KEY, RELATION_NAME)
         return _state["coordinator"]
+    if name in _LAZY:
+        module = importlib.import_module(f"charms.layer_coordinator.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -252,7 +284,18 @@ def sync_flags():
     and clears ``coordinator.requested.<lock>``. For each lock it waits for:
     sets ``coordinator.requested.<lock>``. Clears both flags for every other
     lock.
+
+    In a quiet hook (``charms.layer_coordinator.quiet``: a non-leader with
+    nothing requested or held, in a hook that can bring it no news) it reads
+    nothing, and only clears flags left set by hand; the coordinator then
+    starts when charm code first uses it.
     """
+    c = _state.get("coordinator")
+    if (c is None or not c.started) and _quiet.quiet(_quiet.RELATION_NAME):
+        for flag in get_flags():
+            if flag.startswith((_REQUESTED_PREFIX, _GRANTED_PREFIX)):
+                clear_flag(flag)
+        return
     c = _started()
     own = c.requests[hookenv.local_unit()]
     for flag in get_flags():
@@ -275,6 +318,8 @@ def clear_granted_flags():
     locks this unit still holds with ``hold=True``.
     """
     c = _state.get("coordinator")
+    if c is not None and not c.started:
+        c = None  # not used in this (quiet) hook: it holds nothing
     for flag in get_flags():
         if flag.startswith(_GRANTED_PREFIX):
             lock = flag[len(_GRANTED_PREFIX) :]

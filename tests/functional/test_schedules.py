@@ -232,31 +232,11 @@ def test_the_grant_check_counts_a_leader_that_can_no_longer_renew_as_a_minion():
     assert leader_at(run, 50.0) == "app/0"  # a new lease, renewable again
 
 
-@pytest.mark.charms("rolling-restart", "policies", "held-restart", "rolling-restart-original")
-def test_campaign_seed_999_alone_leader_deposed_abruptly_before_its_work_is_explained(
-    charms_with_originals, tmp_path
-):
-    # Found by the 3.6 campaign: the only unit left becomes leader, grants
-    # itself at once (nobody else could lead), and its lease lapses abruptly
-    # (a controller fault inside Juju's 30 s promise) before its work starts:
-    # nobody leads and the grant was never committed. Explained, not a
-    # violation; the same unit with a leader alive, or never a leader, still is.
-    run = schedules.ScheduleRun(
-        schedules.generate(999), charms_with_originals, str(tmp_path), profile="3.6"
-    )
-    outcome = run.run()
-
-    assert outcome.faults["lease-lost-abruptly"] == 1
-    assert outcome.violations == []
-    assert [kind for kind, _ in outcome.explained] == ["granted-without-grant"]
-    unit, lapsed = run.abrupt[0]
-    assert run._lost_lease_abruptly(unit, lapsed + 0.1)
-    assert not run._lost_lease_abruptly(unit, lapsed - 0.1)  # it still led
-    other = next(u for u in run.sim.state.units if u != unit)
-    assert not run._lost_lease_abruptly(other, lapsed + 0.1)
-
-
 def test_the_abrupt_lease_exemption_covers_only_the_hook_running_when_the_lease_lapsed():
+    # Found by the 3.6 campaign as seed 999 (docs/campaign.md): the only unit left
+    # becomes leader, grants itself at once, and its lease lapses abruptly before its
+    # work starts. A test re-ran that seed until issue 23's quiet hooks moved its
+    # timing so that the lapse no longer falls in that hook; the rule stays tested here.
     from types import SimpleNamespace
 
     begin = lambda t: SimpleNamespace(unit="app/0", event="begin", time=t)  # noqa: E731

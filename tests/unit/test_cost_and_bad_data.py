@@ -92,9 +92,10 @@ def test_former_leader_forgets_its_view_and_rereads_when_leader_again(model):
     model.leader = "app/1"
     model.run("app/0", "coordinator-relation-changed", remote="app/2")
     model.run("app/2", handler=lambda: acquire("restart"))  # app/0 does not see this
-    model.leader = "app/0"
+    model.leader = "app/0"  # back without leader-elected (test_quiet_hooks: the regain)
 
-    model.run("app/0", "update-status")
+    # Its next hook of the peer relation, for another peer's change.
+    model.run("app/0", "coordinator-relation-changed", remote="app/1")
 
     assert list(model.grants()) == ["app/2"]
 

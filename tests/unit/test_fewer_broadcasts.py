@@ -143,13 +143,16 @@ def test_the_hook_after_a_write_reads_own_settings_again(model):
     assert unit_memory(model, "app/1", COPY)["requests"] == model.requests_of("app/1")
 
 
-def test_other_hooks_read_own_settings(model):
-    model.run("app/1", "update-status")
+def test_other_hooks_of_a_unit_with_a_request_read_own_settings(model):
+    model.run("app/0", "update-status")
+    model.run("app/0", handler=lambda: acquire("x"))  # app/0 holds it: app/1 waits
+    model.run("app/1", "update-status", handler=lambda: acquire("x"))
     model.calls.clear()
 
     model.run("app/1", "update-status")
     model.run("app/1", "config-changed")
 
+    # (An idle unit reads nothing in such hooks: test_quiet_hooks.)
     assert len(own_reads(model, "app/1")) == 2
 
 

@@ -28,6 +28,10 @@ from .core import Ledger
 from .membership import MembershipEvidence
 from .options import LEVELS, load, log, parse_concurrency
 from .own import OwnData, next_request_timestamp, record_departure
+from .quiet import MEMO_KEY
+from .quiet import forget as forget_quiet
+from .quiet import remember as remember_quiet
+from .quiet import valid as valid_quiet
 from .status import WaitingStatus
 from .transport import (
     LeaderData,
@@ -79,13 +83,16 @@ class LayerCoordinator(BaseCoordinator):
         # loading, granting and flag updates does not depend on import order.
         self.key = relation_key
         self.relname = peer_relation_name
-        self.relid = None
-        self.leader_unit = None  # the leader's name as the leader-owned data says
+        self._relid = None
+        self._leader_unit = None  # the leader's name as the leader-owned data says
         self._ledger = None  # built by initialize()
         self._transport = None
         self._started = False
+        self._loading = False  # inside initialize(): no start on first use
         self._unit = None
         self._leader = False
+        self._is_leader = False  # is-leader's answer in this hook
+        self._readable = True  # the leader-owned data could be read in this hook
         self._held = set()  # locks acquired with hold=True, kept until release()
         self._loaded_held = set()
         self._own = None  # OwnData: this unit's requests as loaded
@@ -103,6 +110,7 @@ class LayerCoordinator(BaseCoordinator):
     @property
     def requests(self):
         """``{unit: {lock: timestamp}}`` for every unit, loaded when first asked."""
+        self._ready()
         return self._ledger.requests if self._ledger is not None else None
 
     @requests.setter
@@ -112,6 +120,7 @@ class LayerCoordinator(BaseCoordinator):
     @property
     def grants(self):
         """``{unit: {lock: timestamp}}``: the grants as this unit knows them."""
+        self._ready()
         return self._ledger.grants if self._ledger is not None else None
 
     @grants.setter
@@ -120,26 +129,65 @@ class LayerCoordinator(BaseCoordinator):
 
     @property
     def granted_at(self):
+        self._ready()
         return self._ledger.granted_at
 
     @property
     def revoked(self):
+        self._ready()
         return self._ledger.revoked
 
     @property
     def paused_since(self):
         """When an operator paused granting (a timestamp), or None."""
+        self._ready()
         return self._ledger.paused_since
 
     @property
     def unit(self):
         """This unit's name."""
+        self._ready()
         return self._unit
 
     @property
     def is_leader(self):
         """True while this unit is the leader, as it knows in this hook."""
+        self._ready()
         return self._leader
+
+    @property
+    def relid(self):
+        """The peer relation's id, or None before it exists."""
+        self._ready()
+        return self._relid
+
+    @relid.setter
+    def relid(self, value):
+        self._relid = value
+
+    @property
+    def leader_unit(self):
+        """The leader's name as the leader-owned data says (this unit's on the leader)."""
+        self._ready()
+        return self._leader_unit
+
+    @leader_unit.setter
+    def leader_unit(self, value):
+        self._leader_unit = value
+
+    @property
+    def started(self):
+        """Whether this hook's coordinator has loaded its state (it does on first use)."""
+        return self._ledger is not None
+
+    def _ready(self):
+        """Start on first use: in a quiet hook (see quiet.py) only charm code starts it.
+
+        Not while loading, and not once loaded: the operator actions load
+        the state with ``initialize()`` alone, and decide only when asked.
+        """
+        if self._ledger is None and not self._loading:
+            self.start()
 
     # -- hook start -----------------------------------------------------------
 
@@ -157,11 +205,18 @@ class LayerCoordinator(BaseCoordinator):
 
     def initialize(self):
         """Load grants, this unit's requests and, on the leader, its peer view."""
-        if self._ledger is not None:
+        if self._ledger is not None or self._loading:
             return
+        self._loading = True
+        try:
+            self._initialize()
+        finally:
+            self._loading = False
+
+    def _initialize(self):
         options = load()
         self._unit = hookenv.local_unit()
-        self._leader = bool(hookenv.is_leader())
+        self._leader = self._is_leader = bool(hookenv.is_leader())
         self._leader_since = time.time()
         # A unit being removed departs from each peer in turn and then stops:
         # the peers it no longer lists are leaving *it*, not the model.
@@ -170,7 +225,7 @@ class LayerCoordinator(BaseCoordinator):
         if departing and not dying:
             record_departure(departing)
         self._transport = PeerRelationTransport(self.relname, self.key)
-        self.relid = self._transport.relation_id
+        self._relid = self._transport.relation_id
         if self._leader and not self._transport.writable:
             # Nowhere to keep grants yet: requests wait for the relation.
             log("no peer relation yet; the leader grants once it exists", "DEBUG")
@@ -197,13 +252,14 @@ class LayerCoordinator(BaseCoordinator):
                 "WARNING",
             )
             self._leader = False
+            self._readable = False
             data = LeaderData({}, {}, {}, None, None)
-        self.leader_unit = self._unit if self._leader else data.leader
+        self._leader_unit = self._unit if self._leader else data.leader
         wake = wire.parse_wake(data.wake, self._transport.place)
         self._wake = data.wake if wake is not None else None  # garbage: the leader drops it
         if wake is not None and wake[0] == self._unit:
             self._awake = wake[1]  # a leader too: the one who named it may have lost the lease
-        in_relation = self.relid is not None and os.environ.get("JUJU_RELATION_ID") == self.relid
+        in_relation = self._relid is not None and os.environ.get("JUJU_RELATION_ID") == self._relid
         self._own = OwnData.load(
             self._transport,
             self._unit,
@@ -239,7 +295,7 @@ class LayerCoordinator(BaseCoordinator):
             released=self._peers.released,
             orphans=orphans,
             leader_last=options.leader_last,
-            has_relation=self.relid is not None,
+            has_relation=self._relid is not None,
             dying=dying,
             unreadable=self._peers.unreadable,
             commit_first=self._commit_first,
@@ -348,27 +404,33 @@ class LayerCoordinator(BaseCoordinator):
 
     def granted(self, lock):
         """Return True if this unit's request for ``lock`` has been granted."""
+        self._ready()
         return self._ledger.granted(lock)
 
     def requested(self, lock):
         """Return True if this unit has an outstanding request for ``lock``."""
+        self._ready()
         return lock in self._ledger.own()
 
     def request_timestamp(self, lock):
         """Return the UTC time (naive datetime) of this unit's request for ``lock``, or None."""
+        self._ready()
         ts = self._ledger.own().get(lock)
         return wire.parse_timestamp(ts) if ts is not None else None
 
     def queue(self, lock):
         """Return the units waiting for ``lock`` (not yet granted), in grant order."""
+        self._ready()
         return self._ledger.queue(lock)
 
     def holders(self, lock):
         """Return the units currently granted ``lock``, sorted."""
+        self._ready()
         return self._ledger.holders(lock)
 
     def held(self, lock):
         """Return True if ``lock`` was acquired with ``hold=True`` and not released."""
+        self._ready()
         return lock in self._held
 
     def concurrency(self):
@@ -380,6 +442,7 @@ class LayerCoordinator(BaseCoordinator):
         that option's current value (an invalid value counts as 1, with a
         WARNING).
         """
+        self._ready()
         if self._concurrency is None:
             options = load()
             if options.concurrency_config:
@@ -403,6 +466,7 @@ class LayerCoordinator(BaseCoordinator):
         grant lasts until the end of the hook that uses it, or with
         ``hold=True`` until ``release(lock)``.
         """
+        self._ready()
         ledger = self._ledger
         own = ledger.own()
         if lock not in own:
@@ -430,6 +494,7 @@ class LayerCoordinator(BaseCoordinator):
 
         Returns True if there was a request or grant to give up.
         """
+        self._ready()
         self._held.discard(lock)
         ledger = self._ledger
         own = ledger.own()
@@ -454,6 +519,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def handle(self):
         """On the leader, end the grants that no longer stand and grant waiting requests."""
+        self._ready()
         self._ledger.decide(self._policy, self._evidence, self._on_end)
 
     def grant(self, lock, unit):
@@ -464,6 +530,7 @@ class LayerCoordinator(BaseCoordinator):
         where ``granted`` is the set of other units holding ``lock`` and
         ``queue`` lists the units waiting for it in request order.
         """
+        self._ready()
         return self._ledger.grant(lock, unit, self._policy)
 
     def _policy(self, lock, unit, holders, queue):
@@ -518,6 +585,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def pause_granting(self):
         """Stop granting; held grants stay. Returns False if already paused."""
+        self._ready()
         if self._ledger.paused_since:
             return False
         self._ledger.paused_since = wire.timestamp()
@@ -527,6 +595,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def resume_granting(self):
         """Grant again, at once where possible. Returns False if not paused."""
+        self._ready()
         if not self._ledger.paused_since:
             return False
         self._ledger.paused_since = None
@@ -537,6 +606,7 @@ class LayerCoordinator(BaseCoordinator):
 
     def revoke(self, unit, locks):
         """End ``unit``'s grants of ``locks`` and grant the next waiting units."""
+        self._ready()
         held = self._ledger.grants.get(unit, {})
         for name in locks:
             self._ledger.revoked.setdefault(unit, {})[name] = held[name]
@@ -600,6 +670,41 @@ class LayerCoordinator(BaseCoordinator):
             _later(self._transport.stored_grants.get(self._unit, {}), self._let_go),
             awake=self._awake,
             withheld=withheld,
+        )
+        if self._idle(own):
+            remember_quiet()
+        else:
+            forget_quiet()
+
+    def _idle(self, own):
+        """Whether the next hook may be quiet (see quiet.py): this unit is idle.
+
+        Idle: not the leader (as is-leader said in this hook), nothing
+        requested (a lock held is requested) or kept to publish, no grant or revocation
+        of this unit's in the leader-owned data (read in this hook), not
+        named to wake the leader, no waiting status shown, and nothing
+        written in this hook: Juju commits relation data after the hook
+        exits, so a hook killed after unitdata was written could leave the
+        memo without its writes.
+        """
+        kv = unitdata.kv()
+        memo = kv.get(MEMO_KEY)
+        if memo is not None and not valid_quiet(memo):
+            log(f"unitdata {MEMO_KEY!r} not valid now ({memo!r}); rewritten or dropped", "DEBUG")
+        unit = self._unit
+        # Implied, so not checked again: a lock held is requested (own); a
+        # stored grant without a request, a revocation let go and a wake
+        # answered all write this unit's settings (wrote), unless already there.
+        return not (
+            self._is_leader
+            or own
+            or not self._readable
+            or not self._own.on_relation
+            or kv.get(wire.LOCAL_KEY)
+            or self._transport.wrote
+            or self._ledger.grants.get(unit)
+            or self._ledger.revoked.get(unit)
+            or kv.get(wire.STATUS_KEY)
         )
 
     def _withheld(self, own):

@@ -53,6 +53,7 @@ class PeerRelationTransport:
         self._loaded = {}  # the leader-owned settings as last read or written
         self._loaded_grants = {}
         self._garbled = False
+        self.wrote = False  # whether this hook wrote any relation data
 
     # -- leader-owned data ----------------------------------------------------
 
@@ -141,6 +142,7 @@ class PeerRelationTransport:
             if not self.writable or (confirm and not hookenv.is_leader()):
                 return False
             relation_set(self.relation_id, changes, app=True)
+            self.wrote = True
             for key, value in changes.items():
                 if value:
                     self._loaded[key] = value
@@ -170,6 +172,7 @@ class PeerRelationTransport:
     def write_own(self, settings):
         """Set keys of this unit's peer settings (committed with the hook)."""
         relation_set(self.relation_id, settings)
+        self.wrote = True
 
 
 def legacy_grants(key=wire.KEY):

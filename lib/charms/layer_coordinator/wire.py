@@ -28,9 +28,10 @@ import json
 from datetime import datetime, timezone
 
 from .options import log
+from .quiet import MEMO_KEY as QUIET_KEY  # noqa: F401 -- unitdata: the quiet-hook memo
+from .quiet import RELATION_NAME  # noqa: F401 -- defined where every hook reads it
 
 #: Relation name, and the data key of requests and grants.
-RELATION_NAME = "coordinator"
 KEY = "coordinator"
 
 #: Leader-owned keys besides KEY.
