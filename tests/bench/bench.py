@@ -265,9 +265,20 @@ def _stats(values):
     }
 
 
-def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU):
-    """CPU seconds of update-status hook processes (exec backend, 3 units, Juju `juju`)."""
-    charm = str(charmbuild.build_charm(fixture))
+ROLES = ("leader", "non-leader")
+
+
+def _role_of(leader):
+    return "leader" if leader else "non-leader"
+
+
+def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU, layer_source=None):
+    """The first `hooks` update-status hooks of 3 units (exec backend, Juju `juju`), each as
+    {"unit", "role", "cpu", "calls"}: the role of its unit as the hook began (the
+    simulator's leader then: its trace's `leader`), the CPU seconds of its process and
+    its hook-tool calls. `layer_source` is charmbuild's: the layer staged in the fixture.
+    """
+    charm = str(charmbuild.build_charm(fixture, layer_source=layer_source))
     costs = CostModel(update_status_interval=60.0)
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         with Simulation(
@@ -283,58 +294,72 @@ def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU):
             sim.run_until_quiet(max_hooks=_budget(3))
             first = len(sim.trace)
             sim.run_for(60.0 * (hooks // 3 + 1), max_hooks=10 * hooks)
-            cpu = [
-                r.cpu
-                for r in sim.trace[first:]
-                if r.event == "commit" and r.hook == "update-status" and r.cpu is not None
-            ][:hooks]
+            trace = [r for r in sim.trace[first:] if r.hook == "update-status"]
             calls = Counter(c.context_id for c in sim.tool_calls if c.hook == "update-status")
-            ids = [
-                r.context_id
-                for r in sim.trace[first:]
-                if r.event == "begin" and r.hook == "update-status"
-            ]
+    began = {r.context_id: r.leader for r in trace if r.event == "begin"}
+    measured = [
+        {
+            "unit": r.unit,
+            "role": _role_of(began[r.context_id]),
+            "cpu": r.cpu,
+            "calls": calls[r.context_id],
+        }
+        for r in trace
+        if r.event == "commit" and r.cpu is not None and r.context_id in began
+    ]
+    return {"config": label, "juju": juju, "hooks": measured[:hooks]}
+
+
+def _overhead_figures(hooks):
+    """CPU ms (mean, median) and hook-tool calls (mean) of measured hooks (not none)."""
+    cpu = [h["cpu"] for h in hooks]
     return {
-        "config": label,
-        "juju": juju,
-        "cpu": cpu,
-        "calls_mean": statistics.fmean(calls[i] for i in ids) if ids else 0.0,
+        "hooks": len(hooks),
+        "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
+        "cpu_ms_median": 1000.0 * statistics.median(cpu),
+        "calls_mean": statistics.fmean(h["calls"] for h in hooks),
     }
 
 
-def _overhead(args, rounds=6):
-    """measure_overhead for each configuration and profile, in alternating rounds.
+def overhead_row(label, juju, hooks):
+    """One configuration's row on one profile: its figures over all `hooks`
+    (measure_overhead's), and in "by_role" those of each role that ran any."""
+    row = {"config": label, "juju": juju}
+    row.update(_overhead_figures(hooks) if hooks else {"hooks": 0})
+    row["by_role"] = {
+        role: _overhead_figures([h for h in hooks if h["role"] == role])
+        for role in ROLES
+        if any(h["role"] == role for h in hooks)
+    }
+    return row
+
+
+def plan_overhead(configs, profiles):
+    """The configurations whose overhead to measure, per profile, as
+    (label, fixture, juju, layer_source): every one of `configs`, a list of
+    (label, fixture, layer_source), that `runnable` allows there."""
+    return [
+        (label, fixture, juju, source)
+        for juju in profiles
+        for label, fixture, source in configs
+        if runnable(label, juju)
+    ]
+
+
+def _overhead(plan, hooks, seed, rounds=6):
+    """measure_overhead for each entry of `plan` (plan_overhead's), in alternating rounds.
 
     CPU time per hook drifts with whatever else the machine runs; taking
     the configurations in turn, a slice at a time, exposes them to the same
-    drift, so their difference is the layer's and not the load's. A
-    configuration a profile cannot run (`runnable`) is left out there.
+    drift, so their difference is the layer's and not the load's.
     """
-    per_round = max(3, args.overhead_hooks // rounds)
-    plan = [
-        (label, fixture, juju)
-        for juju in args.juju
-        for label, fixture in (*CONFIGS, NO_LAYER)
-        if runnable(label, juju)
-    ]
-    samples = {(label, juju): [] for label, _, juju in plan}
-    calls = {key: [] for key in samples}
+    per_round = max(3, hooks // rounds)
+    measured = {(label, juju): [] for label, _, juju, _ in plan}
     for r in range(rounds):
-        for label, fixture, juju in plan:
-            o = measure_overhead(label, fixture, per_round, args.seed + r, juju)
-            samples[label, juju].extend(o["cpu"])
-            calls[label, juju].append(o["calls_mean"])
-    return [
-        {
-            "config": label,
-            "juju": juju,
-            "hooks": len(cpu),
-            "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
-            "cpu_ms_median": 1000.0 * statistics.median(cpu),
-            "calls_mean": statistics.fmean(calls[label, juju]),
-        }
-        for (label, juju), cpu in samples.items()
-    ]
+        for label, fixture, juju, source in plan:
+            o = measure_overhead(label, fixture, per_round, seed + r, juju, source)
+            measured[label, juju].extend(o["hooks"])
+    return [overhead_row(label, juju, found) for (label, juju), found in measured.items()]
 
 
 def _version_key(name):
@@ -496,48 +521,85 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
                     for k, s in sorted(r["coord_by_hook"].items())
                 ]
                 out.append("  N=%d juju %s %s: %s" % (n, juju, config, "; ".join(cells)))
-    if overhead:
-        out.append("")
-        out.append(
-            "Per-hook overhead: update-status on 3 units, exec backend (a new Python per hook,"
-        )
-        out.append("imports included); CPU time of the hook process and its tool shims, the")
-        out.append("configurations measured in six alternating rounds:")
-        out.append("")
-        head = "%-4s  %-10s  %6s  %12s  %14s  %11s" % (
-            "juju",
-            "config",
-            "hooks",
-            "CPU ms mean",
-            "CPU ms median",
-            "tool calls",
-        )
-        out.append(head)
-        out.append("-" * len(head))
-        for juju in profiles:
-            rows = [o for o in overhead if o["juju"] == juju]
-            base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
-            for o in rows:
+    out.extend(overhead_table(overhead, profiles))
+    out.extend(targets(rolls, args.units, profiles))
+    return "\n".join(out)
+
+
+def _role_figures(row, role):
+    """A row's figures for `role` ("all", or one of ROLES), None if it has none.
+
+    Rows recorded before the overhead was split by role have "all" only."""
+    if role == "all":
+        return row if row.get("hooks") and "cpu_ms_median" in row else None
+    return (row.get("by_role") or {}).get(role)
+
+
+def _row_roles(row):
+    return ("all",) + tuple(role for role in ROLES if role in (row.get("by_role") or {}))
+
+
+def overhead_table(overhead, profiles):
+    """The lines of the per-hook overhead table: per profile, each configuration's
+    update-status hooks, all and by role, each compared with no layer's of the same
+    profile and role (CPU median)."""
+    if not overhead:
+        return []
+    out = [
+        "",
+        "Per-hook overhead: update-status on 3 units, exec backend (a new Python per hook,",
+        "imports included); CPU time of the hook process and its tool shims, the",
+        "configurations measured in six alternating rounds; role: the unit's as the hook",
+        "began (the simulator's leader), all = both:",
+        "",
+    ]
+    width = max([10] + [len(o["config"]) for o in overhead])
+    head = "%-4s  %-*s  %-10s  %6s  %12s  %14s  %11s" % (
+        "juju",
+        width,
+        "config",
+        "role",
+        "hooks",
+        "CPU ms mean",
+        "CPU ms median",
+        "tool calls",
+    )
+    out.append(head)
+    out.append("-" * len(head))
+    for juju in profiles:
+        rows = [o for o in overhead if o["juju"] == juju]
+        base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
+        for o in rows:
+            for role in _row_roles(o):
+                f = _role_figures(o, role)
+                if f is None:
+                    out.append(
+                        "%-4s  %-*s  %-10s  %6d  %12s  %14s  %11s"
+                        % (juju, width, o["config"], role, 0, "-", "-", "-")
+                    )
+                    continue
+                b = _role_figures(base, role) if base is not None and o is not base else None
                 extra = ""
-                if base is not None and o is not base:
+                if b is not None:
                     extra = "  (%+.1f ms, x%.2f)" % (
-                        o["cpu_ms_median"] - base["cpu_ms_median"],
-                        o["cpu_ms_median"] / base["cpu_ms_median"],
+                        f["cpu_ms_median"] - b["cpu_ms_median"],
+                        f["cpu_ms_median"] / b["cpu_ms_median"],
                     )
                 out.append(
-                    "%-4s  %-10s  %6d  %12.1f  %14.1f  %11.1f%s"
+                    "%-4s  %-*s  %-10s  %6d  %12.1f  %14.1f  %11.1f%s"
                     % (
                         juju,
+                        width,
                         o["config"],
-                        o["hooks"],
-                        o["cpu_ms_mean"],
-                        o["cpu_ms_median"],
-                        o["calls_mean"],
+                        role,
+                        f["hooks"],
+                        f["cpu_ms_mean"],
+                        f["cpu_ms_median"],
+                        f["calls_mean"],
                         extra,
                     )
                 )
-    out.extend(targets(rolls, args.units, profiles))
-    return "\n".join(out)
+    return out
 
 
 def _profile_text(name):
@@ -809,7 +871,11 @@ def main(argv=None):
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(measure_roll, *job) for job in jobs]
         rolls = [f.result() for f in futures]
-    overhead = _overhead(args) if args.overhead_hooks > 0 else []
+    overhead = []
+    if args.overhead_hooks > 0:
+        configs = [(label, fixture, None) for label, fixture in (*CONFIGS, NO_LAYER)]
+        plan = plan_overhead(configs, args.juju)
+        overhead = _overhead(plan, args.overhead_hooks, args.seed)
     elapsed = time.perf_counter() - started
     print(render(rolls, overhead, args, elapsed, notes=notes))
     if args.json:

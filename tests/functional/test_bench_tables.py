@@ -14,6 +14,7 @@ import json
 import pytest
 
 import bench
+from jujusim.testing import scripted_charm
 
 
 def _roll(config, units, coord_per_hook, juju=None, leader=None, hooks=None, took=100.0):
@@ -337,3 +338,160 @@ def test_each_profiles_overhead_is_compared_with_no_layer_on_the_same_profile(tm
         ["4", "layer", "(+10.0", "ms,", "x1.10)"],
         ["4", "no", "100.0", "100.0", "5.0"],
     ]
+
+
+def _hooks(role, cpu_ms, calls):
+    return [{"unit": "u", "role": role, "cpu": ms / 1000.0, "calls": calls} for ms in cpu_ms]
+
+
+def test_overhead_rows_split_the_update_status_hooks_by_role():
+    hooks = _hooks("leader", [300, 320], 10) + _hooks("non-leader", [200, 210, 250], 7)
+    hooks[-1]["calls"] = 8
+
+    row = bench.overhead_row("layer", "4", hooks)
+
+    assert (row["config"], row["juju"], row["hooks"]) == ("layer", "4", 5)
+    assert row["cpu_ms_median"] == pytest.approx(250.0)
+    assert row["calls_mean"] == pytest.approx(42 / 5)
+    leader, others = row["by_role"]["leader"], row["by_role"]["non-leader"]
+    assert leader["hooks"] == 2
+    assert leader["cpu_ms_mean"] == pytest.approx(310.0)
+    assert leader["cpu_ms_median"] == pytest.approx(310.0)
+    assert leader["calls_mean"] == pytest.approx(10.0)
+    assert others["hooks"] == 3
+    assert others["cpu_ms_mean"] == pytest.approx(220.0)
+    assert others["cpu_ms_median"] == pytest.approx(210.0)
+    assert others["calls_mean"] == pytest.approx(22 / 3)
+
+
+def test_a_role_without_hooks_is_left_out_of_its_row():
+    row = bench.overhead_row("no layer", "4", _hooks("non-leader", [100, 120], 5))
+
+    assert list(row["by_role"]) == ["non-leader"]
+    assert bench.overhead_row("layer", "4", [])["hooks"] == 0
+
+
+def _split(config, juju, leader, non_leader):
+    """An overhead row with its by_role figures: (CPU ms median, tool calls) per role."""
+    row = {"config": config, "juju": juju, "hooks": 30}
+    row.update(cpu_ms_mean=0.0, cpu_ms_median=0.0, calls_mean=0.0, by_role={})
+    for role, (median, calls) in (("leader", leader), ("non-leader", non_leader)):
+        if median is None:
+            continue
+        row["by_role"][role] = {
+            "hooks": 10 if role == "leader" else 20,
+            "cpu_ms_mean": median + 1.0,
+            "cpu_ms_median": median,
+            "calls_mean": calls,
+        }
+    row["cpu_ms_median"] = row["by_role"]["non-leader"]["cpu_ms_median"]
+    row["cpu_ms_mean"] = row["cpu_ms_median"] + 1.0
+    row["calls_mean"] = row["by_role"]["non-leader"]["calls_mean"]
+    return row
+
+
+def _overhead_run(path, rows, juju=("4",)):
+    path.write_text(
+        json.dumps(
+            {
+                "args": {"units": [3], "seed": 1, "juju": list(juju)},
+                "elapsed": 10.0,
+                "rolls": [],
+                "overhead": rows,
+            }
+        )
+    )
+    return str(path)
+
+
+def _overhead_lines(out):
+    """The overhead table's rows, split: (juju, config, role, the rest)."""
+    start = out.index("Per-hook overhead")
+    table = out[start:].split("\n\n")[1].splitlines()[2:]
+    rows = []
+    for line in table:
+        juju, rest = line[:4].strip(), line[6:]
+        config, _, rest = rest.partition("  ")
+        role, rest = rest.strip().split(None, 1)
+        rows.append((juju, config.strip(), role, rest.split()))
+    return rows
+
+
+def test_the_overhead_table_prints_each_role_beside_no_layer_of_the_same_role(tmp_path, capsys):
+    path = _overhead_run(
+        tmp_path / "a.json",
+        [
+            _split("layer before (1234abc)", "4", (330.0, 12.0), (220.0, 10.0)),
+            _split("layer", "4", (320.0, 9.0), (215.0, 6.0)),
+            _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+        ],
+    )
+
+    assert bench.main(["--from-json", path]) == 0
+
+    out = capsys.readouterr().out
+    assert "juju  config                  role         hooks   CPU ms mean" in out
+    rows = {(juju, config, role): rest for juju, config, role, rest in _overhead_lines(out)}
+    assert list(rows) == [
+        ("4", config, role)
+        for config in ("layer before (1234abc)", "layer", "no layer")
+        for role in ("all", "leader", "non-leader")
+    ]
+    # hooks, CPU ms mean, CPU ms median, tool calls, then the median against no layer's
+    # of the same role.
+    assert rows["4", "layer", "leader"] == [
+        "10",
+        "321.0",
+        "320.0",
+        "9.0",
+        "(+20.0",
+        "ms,",
+        "x1.07)",
+    ]
+    assert rows["4", "layer", "non-leader"] == [
+        "20",
+        "216.0",
+        "215.0",
+        "6.0",
+        "(+15.0",
+        "ms,",
+        "x1.07)",
+    ]
+    assert rows["4", "layer before (1234abc)", "leader"][3:5] == ["12.0", "(+30.0"]
+    assert rows["4", "no layer", "leader"] == ["10", "301.0", "300.0", "4.0"]
+
+
+def test_old_overhead_rows_without_roles_print_under_all(capsys):
+    path = bench.HERE + "/results/2026-11-27-overhead-120-idle.json"
+
+    assert bench.main(["--from-json", path]) == 0
+
+    rows = _overhead_lines(capsys.readouterr().out)
+    assert [(juju, config, role, rest[:4]) for juju, config, role, rest in rows] == [
+        ("2.9", "layer", "all", ["117", "353.3", "339.6", "10.0"]),
+        ("2.9", "inherited", "all", ["116", "362.2", "361.5", "17.7"]),
+        ("2.9", "no layer", "all", ["114", "317.1", "308.9", "5.0"]),
+    ]
+    assert rows[0][3][4:] == ["(+30.7", "ms,", "x1.10)"]
+
+
+def test_measure_overhead_takes_each_hooks_role_from_the_simulators_leader(tmp_path, monkeypatch):
+    # A charm whose update-status makes one hook-tool call more where is-leader
+    # says true: the hooks measured as the leader's must be those, all of one unit.
+    charm = scripted_charm(
+        tmp_path / "charm",
+        "def update_status(h):\n    if h.is_leader():\n        h.log('leading')\n",
+    )
+    monkeypatch.setattr(bench.charmbuild, "build_charm", lambda name, layer_source=None: charm)
+
+    found = bench.measure_overhead("layer", "rolling-restart", 6, 1, "4")
+
+    hooks = found["hooks"]
+    assert len(hooks) == 6
+    leaders = {h["unit"] for h in hooks if h["role"] == "leader"}
+    assert len(leaders) == 1
+    units = {"scripted/0", "scripted/1", "scripted/2"}
+    assert leaders < units
+    assert {h["unit"] for h in hooks if h["role"] == "non-leader"} == units - leaders
+    assert {(h["role"], h["calls"]) for h in hooks} == {("leader", 2), ("non-leader", 1)}
+    assert all(h["cpu"] > 0 for h in hooks)
