@@ -57,14 +57,18 @@ roll that breaks one makes the benchmark exit 1.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from concurrent.futures import ProcessPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +88,10 @@ CONFIGS = (
     ("original", "rolling-restart-original"),
 )
 NO_LAYER = ("no layer", "no-coordinator")
+# --before REV: the fixture built on the layer as it was at REV (git archive),
+# measured beside the others in the per-hook overhead, under BEFORE_LABEL.
+BEFORE_FIXTURE = "rolling-restart"
+BEFORE_LABEL = "layer before (%s)"
 # The baseline of runs before the original-protocol stand-in existed, kept so
 # that their --json files (tests/bench/results/) still print: charmhelpers'
 # protocol run by the shipped layer itself (its former option
@@ -334,6 +342,24 @@ def overhead_row(label, juju, hooks):
     return row
 
 
+def overhead_configs(wanted, before=None):
+    """The configurations of the per-hook overhead, as (label, fixture, layer_source).
+
+    Without `before`: every configuration (CONFIGS) and no layer, whatever
+    `wanted` (--configs) says. With `before`, (label, folder of the layer
+    at the earlier revision): that one first, then layer, the other
+    configurations of `wanted` (--configs), and no layer.
+    """
+    if before is None:
+        return [(label, fixture, None) for label, fixture in (*CONFIGS, NO_LAYER)]
+    label, folder = before
+    return (
+        [(label, BEFORE_FIXTURE, folder)]
+        + [(c, fixture, None) for c, fixture in CONFIGS if c == "layer" or c in wanted]
+        + [(*NO_LAYER, None)]
+    )
+
+
 def plan_overhead(configs, profiles):
     """The configurations whose overhead to measure, per profile, as
     (label, fixture, juju, layer_source): every one of `configs`, a list of
@@ -389,11 +415,12 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
         )
     else:
         out.append(
-            "command: python tests/bench/bench.py --units %s --juju %s --seed %d (took %.0f s)"
+            "command: python tests/bench/bench.py --units %s --juju %s --seed %d%s (took %.0f s)"
             % (
                 ",".join(str(n) for n in args.units),
                 ",".join(args.juju),
                 args.seed,
+                _before_option(getattr(args, "before", None)),
                 elapsed,
             )
         )
@@ -599,7 +626,26 @@ def overhead_table(overhead, profiles):
                         extra,
                     )
                 )
+    for o in overhead:
+        if o.get("layer_revision"):
+            out.append(
+                "(%s)"
+                % _before_text(o["layer_revision"], o["config"], o.get("same_build_as_layer"))
+            )
     return out
+
+
+def _before_text(sha, label, same):
+    return "%s: the layer at %s, built with this tree's fixture and stand-ins%s" % (
+        label,
+        sha,
+        "; the layer's shipped files are the same: the same build as layer" if same else "",
+    )
+
+
+def _before_option(before):
+    """--before REV of a run's command line: `before` is a Revision, or its rev (--from-json)."""
+    return " --before %s" % getattr(before, "rev", before) if before else ""
 
 
 def _profile_text(name):
@@ -745,19 +791,23 @@ def merge_runs(paths):
     comparable. Figures from before they named a profile are LEGACY_JUJU's.
     """
     rolls, overhead, units, elapsed, dates, seeds = {}, {}, set(), 0.0, [], set()
+    befores = []
     sources, notes, profiles = [], [], set()
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         sources.append(
-            "--units %s%s%s"
+            "--units %s%s%s%s"
             % (
                 ",".join(str(n) for n in data["args"]["units"]),
                 " --juju %s" % ",".join(data["args"]["juju"]) if data["args"].get("juju") else "",
                 " --configs %s" % data["args"]["configs"] if data["args"].get("configs") else "",
+                " --before %s" % data["args"]["before"] if data["args"].get("before") else "",
             )
         )
         seeds.add(data["args"]["seed"])
+        if data["args"].get("before") and data["args"]["before"] not in befores:
+            befores.append(data["args"]["before"])
         units.update(data["args"]["units"])
         elapsed += data["elapsed"]
         if data.get("date") and data["date"] not in dates:
@@ -778,6 +828,7 @@ def merge_runs(paths):
             "units": sorted(units),
             "seed": seeds.pop(),
             "juju": sorted(profiles, key=_version_key),
+            "before": ",".join(befores) or None,
         },
         "elapsed": elapsed,
         "date": ", ".join(dates) or None,
@@ -786,6 +837,40 @@ def merge_runs(paths):
         "sources": sources,
         "notes": notes,
     }
+
+
+Revision = namedtuple("Revision", "rev sha short")
+Revision.label = property(lambda self: BEFORE_LABEL % self.short)
+
+
+def _git(*argv):
+    return subprocess.run(["git", "-C", str(charmbuild.LAYER_SOURCE), *argv], capture_output=True)
+
+
+def _revision(text):
+    """--before: a git revision of this repository, as Revision(rev, sha, short)."""
+    rev = text.strip()
+    # Never hand git an option: a revision does not start with "-".
+    ok = rev and not rev.startswith("-")
+    found = _git("rev-parse", "--verify", "--quiet", rev + "^{commit}") if ok else None
+    if not ok or found.returncode != 0:
+        raise argparse.ArgumentTypeError(
+            "%r is not a revision of %s (give one such as main~3 or a sha)"
+            % (text, charmbuild.LAYER_SOURCE)
+        )
+    sha = found.stdout.decode().strip()
+    short = _git("rev-parse", "--short", sha).stdout.decode().strip() or sha[:7]
+    return Revision(rev, sha, short)
+
+
+def unpack_revision(sha, dest):
+    """Unpack this repository's tree at commit `sha` into the folder `dest` (git archive)."""
+    archive = _git("archive", "--format=tar", sha)
+    if archive.returncode != 0:
+        raise RuntimeError("git archive %s failed: %s" % (sha, archive.stderr.decode()))
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
 
 
 def _units(text):
@@ -811,7 +896,7 @@ def _profiles(text):
     return values
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=_units, default=[3, 10, 30, 100])
     parser.add_argument(
@@ -829,6 +914,14 @@ def main(argv=None):
     )
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--overhead-hooks", type=int, default=60)
+    parser.add_argument(
+        "--before",
+        type=_revision,
+        metavar="REV",
+        help="also measure the per-hook overhead of the fixture built on the layer as it "
+        "was at git revision REV, labelled 'layer before (<short sha>)', beside layer and "
+        "no layer (original only if --configs names it)",
+    )
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
         "--from-json",
@@ -836,6 +929,11 @@ def main(argv=None):
         metavar="FILE",
         help="print the tables of earlier runs' --json files together, run nothing",
     )
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
 
     if args.from_json:
@@ -846,6 +944,7 @@ def main(argv=None):
         args.units = data["args"]["units"]
         args.seed = data["args"]["seed"]
         args.juju = data["args"]["juju"]
+        args.before = data["args"]["before"]
         print(
             render(
                 data["rolls"],
@@ -862,20 +961,34 @@ def main(argv=None):
     unknown = wanted - {c for c, _ in CONFIGS}
     if unknown:
         parser.error("unknown configuration(s) %s: use layer, original" % ", ".join(unknown))
+    if args.before is not None and args.overhead_hooks <= 0:
+        parser.error("--before is measured in the per-hook overhead: give --overhead-hooks > 0")
     jobs, notes = plan_rolls(wanted, args.units, args.juju, args.seed)
     for note in notes:
         print("note: %s" % note, file=sys.stderr, flush=True)
     started = time.perf_counter()
-    fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
-    charmbuild.prebuild(fixtures, jobs=2)
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(measure_roll, *job) for job in jobs]
-        rolls = [f.result() for f in futures]
-    overhead = []
-    if args.overhead_hooks > 0:
-        configs = [(label, fixture, None) for label, fixture in (*CONFIGS, NO_LAYER)]
-        plan = plan_overhead(configs, args.juju)
-        overhead = _overhead(plan, args.overhead_hooks, args.seed)
+    with contextlib.ExitStack() as stack:
+        before = None
+        if args.before is not None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-before-"))
+            before = (args.before.label, unpack_revision(args.before.sha, folder))
+        plan = []
+        if args.overhead_hooks > 0:
+            plan = plan_overhead(overhead_configs(wanted, before), args.juju)
+        fixtures = [job[1] for job in jobs] + [f for _, f, _, source in plan if source is None]
+        charmbuild.prebuild(fixtures, jobs=2)
+        if before is not None:
+            same = charmbuild.build_charm(BEFORE_FIXTURE, layer_source=before[1]) == (
+                charmbuild.build_charm(BEFORE_FIXTURE)
+            )
+            print("note: %s" % _before_text(args.before.sha, before[0], same), file=sys.stderr)
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(measure_roll, *job) for job in jobs]
+            rolls = [f.result() for f in futures]
+        overhead = _overhead(plan, args.overhead_hooks, args.seed) if plan else []
+    for row in overhead:
+        if before is not None and row["config"] == before[0]:
+            row.update(layer_revision=args.before.sha, same_build_as_layer=same)
     elapsed = time.perf_counter() - started
     print(render(rolls, overhead, args, elapsed, notes=notes))
     if args.json:
@@ -887,6 +1000,7 @@ def main(argv=None):
                         "juju": args.juju,
                         "seed": args.seed,
                         "configs": args.configs,
+                        **({"before": args.before.rev} if args.before else {}),
                     },
                     "elapsed": elapsed,
                     "date": time.strftime("%Y-%m-%d"),

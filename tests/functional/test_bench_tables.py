@@ -10,10 +10,12 @@ judged from the figures.
 """
 
 import json
+import subprocess
 
 import pytest
 
 import bench
+import charmbuild
 from jujusim.testing import scripted_charm
 
 
@@ -495,3 +497,111 @@ def test_measure_overhead_takes_each_hooks_role_from_the_simulators_leader(tmp_p
     assert {h["unit"] for h in hooks if h["role"] == "non-leader"} == units - leaders
     assert {(h["role"], h["calls"]) for h in hooks} == {("leader", 2), ("non-leader", 1)}
     assert all(h["cpu"] > 0 for h in hooks)
+
+
+def _git(*argv):
+    return subprocess.run(
+        ["git", "-C", str(charmbuild.LAYER_SOURCE), *argv],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def test_before_takes_a_revision_of_this_repository_and_labels_it_by_its_short_sha():
+    args = bench._parser().parse_args(["--before", "HEAD~1", "--configs", "layer"])
+
+    sha = _git("rev-parse", "HEAD~1")
+    short = _git("rev-parse", "--short", "HEAD~1")
+    assert args.before == ("HEAD~1", sha, short)
+    assert args.before.label == "layer before (%s)" % short
+    assert bench._parser().parse_args([]).before is None
+
+
+@pytest.mark.parametrize("rev", ["no-such-revision", "--output=x", ""])
+def test_before_refuses_what_is_not_a_revision(rev, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--before=" + rev])
+
+    assert e.value.code == 2
+    assert "is not a revision of" in capsys.readouterr().err
+
+
+def test_before_needs_the_per_hook_overhead(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--before", "HEAD", "--overhead-hooks", "0"])
+
+    assert e.value.code == 2
+    assert "give --overhead-hooks > 0" in capsys.readouterr().err
+
+
+def test_before_measures_the_earlier_layer_beside_layer_and_no_layer(tmp_path):
+    # Without --before, as ever: every configuration and no layer.
+    assert [c[0] for c in bench.overhead_configs({"layer"})] == ["layer", "original", "no layer"]
+
+    before = ("layer before (1234abc)", str(tmp_path))
+    configs = bench.overhead_configs({"layer"}, before)
+    assert configs == [
+        ("layer before (1234abc)", "rolling-restart", str(tmp_path)),
+        ("layer", "rolling-restart", None),
+        ("no layer", "no-coordinator", None),
+    ]
+    both = bench.overhead_configs({"layer", "original"}, before)
+    plan = bench.plan_overhead(both, ["3.6", "4"])
+    assert [(label, juju) for label, _, juju, _ in plan] == [
+        ("layer before (1234abc)", "3.6"),
+        ("layer", "3.6"),
+        ("original", "3.6"),
+        ("no layer", "3.6"),
+        ("layer before (1234abc)", "4"),
+        ("layer", "4"),
+        ("no layer", "4"),
+    ]
+
+
+def test_the_before_row_says_which_layer_it_measured(tmp_path, capsys):
+    before = _split("layer before (1234abc)", "4", (330.0, 12.0), (220.0, 10.0))
+    before.update(layer_revision="1234abcdef", same_build_as_layer=False)
+    path = _overhead_run(
+        tmp_path / "a.json", [before, _split("no layer", "4", (300.0, 4.0), (200.0, 4.0))]
+    )
+    data = json.loads((tmp_path / "a.json").read_text())
+    data["args"]["before"] = "main~3"
+    (tmp_path / "a.json").write_text(json.dumps(data))
+
+    assert bench.main(["--from-json", path]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        "(layer before (1234abc): the layer at 1234abcdef, built with this tree's fixture "
+        "and stand-ins)" in out
+    )
+    assert "--seed 1 --before main~3 (took 10 s)" in out
+
+
+def test_a_revision_unpacks_as_git_archive_gives_it(tmp_path):
+    bench.unpack_revision(_git("rev-parse", "HEAD~1"), tmp_path)
+
+    assert (tmp_path / "layer.yaml").read_text() == _git("show", "HEAD~1:layer.yaml") + "\n"
+    assert (tmp_path / "reactive" / "coordinator.py").is_file()
+    assert not (tmp_path / ".git").exists()
+
+
+def test_a_layer_source_keys_the_build_by_its_shipped_files(tmp_path):
+    # Computes cache keys only: nothing is built.
+    name = "rolling-restart"
+    source = bench.unpack_revision(_git("rev-parse", "HEAD"), tmp_path / "layer")
+    key = charmbuild.cache_key(name, layer_source=source)
+    assert charmbuild.cache_key(name) == charmbuild.cache_key(name, charmbuild.LAYER_SOURCE)
+
+    # A file the layer's exclude: list drops does not reach the build.
+    doc = tmp_path / "layer" / "docs" / "cost.md"
+    doc.write_text(doc.read_text() + "\nedited\n")
+    assert charmbuild.cache_key(name, layer_source=source) == key
+
+    # A file the built charm ships does.
+    lib = tmp_path / "layer" / "reactive" / "coordinator.py"
+    lib.write_text(lib.read_text() + "\n# edited\n")
+    edited = charmbuild.cache_key(name, layer_source=source)
+    assert edited != key
+    assert edited != charmbuild.cache_key(name)
