@@ -142,6 +142,15 @@ TARGET_HOOKS_SLACK = 0.05
 TARGET_ROLL_UNITS = 100
 TARGET_ROLL_FACTOR = 1.1
 TARGET_FLAT_GROWTH = 0.10
+# The targets of a quiet hook (issue 23), judged from the per-hook overhead of
+# the `layer` configuration against no layer's on the same profile and role, as
+# (role, figure, limit): update-status hook-tool calls (mean) at most `limit`
+# more, or its CPU time (median) at most `limit` ms more.
+TARGET_QUIET = (
+    ("non-leader", "calls", 2),
+    ("non-leader", "cpu", 10.0),
+    ("leader", "calls", 5),
+)
 
 
 def _budget(units):
@@ -549,6 +558,7 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
                 ]
                 out.append("  N=%d juju %s %s: %s" % (n, juju, config, "; ".join(cells)))
     out.extend(overhead_table(overhead, profiles))
+    out.extend(quiet_targets(overhead, profiles))
     out.extend(targets(rolls, args.units, profiles))
     return "\n".join(out)
 
@@ -632,6 +642,91 @@ def overhead_table(overhead, profiles):
                 "(%s)"
                 % _before_text(o["layer_revision"], o["config"], o.get("same_build_as_layer"))
             )
+    return out
+
+
+def _quiet_figures(row, config, role):
+    """(figures of `config`'s update-status hooks of `role`, None) or (None, why not)."""
+    if row is None:
+        return None, "%s: not measured" % config
+    if not row.get("by_role"):
+        return None, "%s: figures not split by role" % config
+    figures = row["by_role"].get(role)
+    if not figures or not figures.get("hooks"):
+        return None, "%s: no %s hooks" % (config, role)
+    return figures, None
+
+
+def _quiet_difference(figure, f, b):
+    """(text, difference) of figure "calls" or "cpu" between figures f and b."""
+    if figure == "calls":
+        diff = f["calls_mean"] - b["calls_mean"]
+        return "%.2f - %.2f = %+.2f" % (f["calls_mean"], b["calls_mean"], diff), diff
+    diff = f["cpu_ms_median"] - b["cpu_ms_median"]
+    return "%.1f - %.1f = %+.1f ms" % (f["cpu_ms_median"], b["cpu_ms_median"], diff), diff
+
+
+def quiet_targets(overhead, profiles):
+    """The lines of the quiet-hook targets (TARGET_QUIET), judged per profile from
+    the `layer` row of the per-hook overhead against no layer's; the figures of a
+    `layer before` row are printed beside, for reading, not judged. A target with
+    a figure missing says so."""
+    if not overhead:
+        return []
+    out = [
+        "",
+        "Targets of a quiet hook (config layer), judged from the update-status hooks above",
+        "against no layer's of the same role on the same Juju (tool calls: mean, CPU: median):",
+    ]
+    for juju in profiles:
+        rows = [o for o in overhead if o["juju"] == juju]
+        if not rows:
+            continue
+        layer = next((o for o in rows if o["config"] == "layer"), None)
+        base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
+        befores = [o for o in rows if o["config"].startswith(BEFORE_LABEL.partition("%s")[0])]
+        out.append("  juju %s:" % juju)
+        verdicts = []
+        for role, figure, limit in TARGET_QUIET:
+            what = (
+                "tool calls <= no layer + %d" % limit
+                if figure == "calls"
+                else "CPU median <= no layer + %.0f ms" % limit
+            )
+            head = "    %s update-status, %s:" % (role, what)
+            b, base_why = _quiet_figures(base, NO_LAYER[0], role)
+            f, why = _quiet_figures(layer, "layer", role) if b is not None else (None, base_why)
+            if f is None:
+                verdicts.append(None)
+                out.append("%s not judged (%s)" % (head, why))
+            else:
+                text, diff = _quiet_difference(figure, f, b)
+                ok = round(diff, 6) <= limit
+                verdicts.append(ok)
+                out.append(
+                    "%s %s (%d hooks; no layer %d): %s"
+                    % (head, text, f["hooks"], b["hooks"], _verdict(ok))
+                )
+            for before in befores:
+                g, why = _quiet_figures(before, before["config"], role)
+                if g is None or b is None:
+                    out.append("      %s: no figure (%s)" % (before["config"], why or base_why))
+                    continue
+                text, _ = _quiet_difference(figure, g, b)
+                out.append("      %s: %s, for reading" % (before["config"], text))
+        judged = [v for v in verdicts if v is not None]
+        out.append(
+            "    juju %s: %d of %d quiet-hook targets judged met%s%s"
+            % (
+                juju,
+                sum(judged),
+                len(judged),
+                "" if all(judged) else ", %d NOT MET" % (len(judged) - sum(judged)),
+                ""
+                if len(judged) == len(verdicts)
+                else ", %d not judged" % (len(verdicts) - len(judged)),
+            )
+        )
     return out
 
 

@@ -605,3 +605,89 @@ def test_a_layer_source_keys_the_build_by_its_shipped_files(tmp_path):
     edited = charmbuild.cache_key(name, layer_source=source)
     assert edited != key
     assert edited != charmbuild.cache_key(name)
+
+
+def _quiet(rows, profiles=("4",)):
+    return "\n".join(bench.quiet_targets(rows, list(profiles)))
+
+
+def test_quiet_hook_targets_met_are_judged_met_with_their_numbers():
+    # Each at its bound: 2 calls, 10 ms and 5 calls more than no layer (tool calls
+    # as means over hooks: 22/3 - 16/3 is 2 up to rounding).
+    rows = [
+        _split("layer before (1234abc)", "4", (330.0, 12.0), (230.0, 10.0)),
+        _split("layer", "4", (305.0, 9.0), (210.0, 22 / 3)),
+        _split("no layer", "4", (300.0, 4.0), (200.0, 16 / 3)),
+    ]
+
+    text = _quiet(rows)
+
+    assert "  juju 4:" in text
+    assert (
+        "    non-leader update-status, tool calls <= no layer + 2: 7.33 - 5.33 = +2.00 "
+        "(20 hooks; no layer 20): met" in text
+    )
+    assert (
+        "    non-leader update-status, CPU median <= no layer + 10 ms: 210.0 - 200.0 = +10.0 ms "
+        "(20 hooks; no layer 20): met" in text
+    )
+    assert (
+        "    leader update-status, tool calls <= no layer + 5: 9.00 - 4.00 = +5.00 "
+        "(10 hooks; no layer 10): met" in text
+    )
+    # The earlier layer's figures are printed beside, not judged.
+    assert "      layer before (1234abc): 10.00 - 5.33 = +4.67, for reading" in text
+    assert "      layer before (1234abc): 230.0 - 200.0 = +30.0 ms, for reading" in text
+    assert "      layer before (1234abc): 12.00 - 4.00 = +8.00, for reading" in text
+    assert "    juju 4: 3 of 3 quiet-hook targets judged met" in text
+    assert "NOT MET" not in text
+    assert "not judged" not in text
+
+
+def test_quiet_hook_targets_missed_are_judged_not_met_with_their_numbers():
+    rows = [
+        _split("layer", "3.6", (306.0, 9.5), (210.5, 6.5)),
+        _split("no layer", "3.6", (300.0, 4.5), (200.0, 4.0)),
+        # Another profile is judged on its own figures: met there.
+        _split("layer", "4", (300.0, 5.0), (200.0, 5.0)),
+        _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+    ]
+
+    text = _quiet(rows, ["3.6", "4"])
+
+    assert "no layer + 2: 6.50 - 4.00 = +2.50 (20 hooks; no layer 20): NOT MET" in text
+    assert "no layer + 10 ms: 210.5 - 200.0 = +10.5 ms (20 hooks; no layer 20): NOT MET" in text
+    assert "no layer + 5: 9.50 - 4.50 = +5.00 (10 hooks; no layer 10): met" in text
+    assert "    juju 3.6: 1 of 3 quiet-hook targets judged met, 2 NOT MET" in text
+    assert "    juju 4: 3 of 3 quiet-hook targets judged met" in text
+
+
+def test_quiet_hook_targets_without_their_figures_say_not_judged(tmp_path, capsys):
+    no_leader = _split("layer", "4", (None, None), (210.0, 5.0))
+    rows = [
+        no_leader,
+        _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+        _split("layer", "3.6", (300.0, 5.0), (200.0, 5.0)),
+    ]
+
+    text = _quiet(rows, ["3.6", "4"])
+
+    assert (
+        "    non-leader update-status, tool calls <= no layer + 2: not judged "
+        "(no layer: not measured)" in text
+    )
+    assert "    juju 3.6: 0 of 0 quiet-hook targets judged met, 3 not judged" in text
+    assert (
+        "    leader update-status, tool calls <= no layer + 5: not judged "
+        "(layer: no leader hooks)" in text
+    )
+    assert "    juju 4: 2 of 2 quiet-hook targets judged met, 1 not judged" in text
+
+    # Rows recorded before the split by role (tests/bench/results/) are not judged.
+    path = bench.HERE + "/results/2026-11-27-overhead-120-idle.json"
+    assert bench.main(["--from-json", path]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "CPU median <= no layer + 10 ms: not judged (no layer: figures not split by role)" in out
+    )
+    assert "    juju 2.9: 0 of 0 quiet-hook targets judged met, 3 not judged" in out
