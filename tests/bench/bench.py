@@ -638,10 +638,11 @@ def overhead_table(overhead, profiles):
                 )
     for o in overhead:
         if o.get("layer_revision"):
-            out.append(
-                "(%s)"
-                % _before_text(o["layer_revision"], o["config"], o.get("same_build_as_layer"))
+            note = "(%s)" % _before_text(
+                o["layer_revision"], o["config"], o.get("same_build_as_layer")
             )
+            if note not in out:
+                out.append(note)
     return out
 
 

@@ -561,11 +561,12 @@ def test_before_measures_the_earlier_layer_beside_layer_and_no_layer(tmp_path):
 
 
 def test_the_before_row_says_which_layer_it_measured(tmp_path, capsys):
-    before = _split("layer before (1234abc)", "4", (330.0, 12.0), (220.0, 10.0))
-    before.update(layer_revision="1234abcdef", same_build_as_layer=False)
-    path = _overhead_run(
-        tmp_path / "a.json", [before, _split("no layer", "4", (300.0, 4.0), (200.0, 4.0))]
-    )
+    rows = []
+    for juju in ("3.6", "4"):
+        rows.append(_split("layer before (1234abc)", juju, (330.0, 12.0), (220.0, 10.0)))
+        rows[-1].update(layer_revision="1234abcdef", same_build_as_layer=False)
+        rows.append(_split("no layer", juju, (300.0, 4.0), (200.0, 4.0)))
+    path = _overhead_run(tmp_path / "a.json", rows, juju=("3.6", "4"))
     data = json.loads((tmp_path / "a.json").read_text())
     data["args"]["before"] = "main~3"
     (tmp_path / "a.json").write_text(json.dumps(data))
@@ -573,10 +574,12 @@ def test_the_before_row_says_which_layer_it_measured(tmp_path, capsys):
     assert bench.main(["--from-json", path]) == 0
 
     out = capsys.readouterr().out
-    assert (
+    # Said once, for both profiles' rows.
+    note = (
         "(layer before (1234abc): the layer at 1234abcdef, built with this tree's fixture "
-        "and stand-ins)" in out
+        "and stand-ins)"
     )
+    assert out.splitlines().count(note) == 1
     assert "--seed 1 --before main~3 (took 10 s)" in out
 
 
