@@ -30,12 +30,34 @@ the table. Every table has a ``juju`` column: the profile of its figures.
 
 A second table measures the layer's own overhead per hook: the CPU time of a
 hook process (the exec backend: a new Python process per hook, as Juju runs
-it, imports included) for update-status hooks of the fixture with the layer,
-on the original layer, and of the same charm without the layer
-(``no-coordinator``), on each profile.
+it, imports included) and its hook-tool calls for update-status hooks of the
+fixture with the layer, on the original layer, and of the same charm without
+the layer (``no-coordinator``), on each profile, the configurations taken in
+turn in alternating rounds. Each configuration's row is printed for all its
+hooks and split by role: the leader's hooks and the non-leaders', the role
+of a hook being its unit's in the simulator as the hook began (the trace's
+``leader``), not what the charm says. Rows of earlier --json files, recorded
+before the split, print under ``all``.
 
-Last, the layer's targets, each computed from the rolls and printed as met
-or not met with its numbers, per profile: coordination calls per
+``--before REV`` (a git revision of this repository, such as ``main~3`` or a
+sha) adds to that table the fixture built on the layer as it was at REV:
+``git archive REV`` unpacked into a temporary folder and staged as
+layer:coordinator in place of the working tree (charmbuild's
+``layer_source``; the build is cached by content, so a REV whose shipped
+layer files equal the working tree's shares its build, which the run says).
+It is measured in the same rounds as ``layer before (<short sha>)``, beside
+``layer`` and ``no layer`` (``original`` only if --configs names it), so one
+run prints before, after and no layer side by side on each profile.
+
+After that table, the targets of a quiet hook (issue 23), judged per profile
+from the ``layer`` row against no layer's of the same role: a non-leader's
+update-status at most 2 hook-tool calls (mean) and 10 ms CPU (median) more,
+the leader's at most 5 calls more; the ``layer before`` figures are printed
+beside for reading, not judged, and a target with a figure missing says
+"not judged".
+
+Last, the layer's roll targets, each computed from the rolls and printed as
+met or not met with its numbers, per profile: coordination calls per
 non-leader hook at most 5 on average and flat across N, per leader hook at
 most 8 on average (the max, printed beside, is a hook that also writes: one
 call more), coordination hooks per roll at most 5 % above 3N(N-1) (below it
@@ -45,7 +67,8 @@ roll's hooks less the config-changed hooks that start it (one per unit, run
 with or without the layer); both counts are printed.
 
 Usage: python tests/bench/bench.py [--units 3,10,30,100] [--juju 3.6,4] [--seed 1]
-       [--configs layer,original] [--jobs 2] [--overhead-hooks 60] [--json FILE]
+       [--configs layer,original] [--jobs 2] [--overhead-hooks 60] [--before REV]
+       [--json FILE]
        python tests/bench/bench.py --from-json FILE...  (earlier runs as one table)
 
 ``--from-json`` prints files of earlier runs too; a file from before the
