@@ -30,12 +30,34 @@ the table. Every table has a ``juju`` column: the profile of its figures.
 
 A second table measures the layer's own overhead per hook: the CPU time of a
 hook process (the exec backend: a new Python process per hook, as Juju runs
-it, imports included) for update-status hooks of the fixture with the layer,
-on the original layer, and of the same charm without the layer
-(``no-coordinator``), on each profile.
+it, imports included) and its hook-tool calls for update-status hooks of the
+fixture with the layer, on the original layer, and of the same charm without
+the layer (``no-coordinator``), on each profile, the configurations taken in
+turn in alternating rounds. Each configuration's row is printed for all its
+hooks and split by role: the leader's hooks and the non-leaders', the role
+of a hook being its unit's in the simulator as the hook began (the trace's
+``leader``), not what the charm says. Rows of earlier --json files, recorded
+before the split, print under ``all``.
 
-Last, the layer's targets, each computed from the rolls and printed as met
-or not met with its numbers, per profile: coordination calls per
+``--before REV`` (a git revision of this repository, such as ``main~3`` or a
+sha) adds to that table the fixture built on the layer as it was at REV:
+``git archive REV`` unpacked into a temporary folder and staged as
+layer:coordinator in place of the working tree (charmbuild's
+``layer_source``; the build is cached by content, so a REV whose shipped
+layer files equal the working tree's shares its build, which the run says).
+It is measured in the same rounds as ``layer before (<short sha>)``, beside
+``layer`` and ``no layer`` (``original`` only if --configs names it), so one
+run prints before, after and no layer side by side on each profile.
+
+After that table, the targets of a quiet hook (issue 23), judged per profile
+from the ``layer`` row against no layer's of the same role: a non-leader's
+update-status at most 2 hook-tool calls (mean) and 10 ms CPU (median) more,
+the leader's at most 5 calls more; the ``layer before`` figures are printed
+beside for reading, not judged, and a target with a figure missing says
+"not judged".
+
+Last, the layer's roll targets, each computed from the rolls and printed as
+met or not met with its numbers, per profile: coordination calls per
 non-leader hook at most 5 on average and flat across N, per leader hook at
 most 8 on average (the max, printed beside, is a hook that also writes: one
 call more), coordination hooks per roll at most 5 % above 3N(N-1) (below it
@@ -45,7 +67,8 @@ roll's hooks less the config-changed hooks that start it (one per unit, run
 with or without the layer); both counts are printed.
 
 Usage: python tests/bench/bench.py [--units 3,10,30,100] [--juju 3.6,4] [--seed 1]
-       [--configs layer,original] [--jobs 2] [--overhead-hooks 60] [--json FILE]
+       [--configs layer,original] [--jobs 2] [--overhead-hooks 60] [--before REV]
+       [--json FILE]
        python tests/bench/bench.py --from-json FILE...  (earlier runs as one table)
 
 ``--from-json`` prints files of earlier runs too; a file from before the
@@ -57,14 +80,18 @@ roll that breaks one makes the benchmark exit 1.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from concurrent.futures import ProcessPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +111,10 @@ CONFIGS = (
     ("original", "rolling-restart-original"),
 )
 NO_LAYER = ("no layer", "no-coordinator")
+# --before REV: the fixture built on the layer as it was at REV (git archive),
+# measured beside the others in the per-hook overhead, under BEFORE_LABEL.
+BEFORE_FIXTURE = "rolling-restart"
+BEFORE_LABEL = "layer before (%s)"
 # The baseline of runs before the original-protocol stand-in existed, kept so
 # that their --json files (tests/bench/results/) still print: charmhelpers'
 # protocol run by the shipped layer itself (its former option
@@ -134,6 +165,15 @@ TARGET_HOOKS_SLACK = 0.05
 TARGET_ROLL_UNITS = 100
 TARGET_ROLL_FACTOR = 1.1
 TARGET_FLAT_GROWTH = 0.10
+# The targets of a quiet hook (issue 23), judged from the per-hook overhead of
+# the `layer` configuration against no layer's on the same profile and role, as
+# (role, figure, limit): update-status hook-tool calls (mean) at most `limit`
+# more, or its CPU time (median) at most `limit` ms more.
+TARGET_QUIET = (
+    ("non-leader", "calls", 2),
+    ("non-leader", "cpu", 10.0),
+    ("leader", "calls", 5),
+)
 
 
 def _budget(units):
@@ -265,9 +305,20 @@ def _stats(values):
     }
 
 
-def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU):
-    """CPU seconds of update-status hook processes (exec backend, 3 units, Juju `juju`)."""
-    charm = str(charmbuild.build_charm(fixture))
+ROLES = ("leader", "non-leader")
+
+
+def _role_of(leader):
+    return "leader" if leader else "non-leader"
+
+
+def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU, layer_source=None):
+    """The first `hooks` update-status hooks of 3 units (exec backend, Juju `juju`), each as
+    {"unit", "role", "cpu", "calls"}: the role of its unit as the hook began (the
+    simulator's leader then: its trace's `leader`), the CPU seconds of its process and
+    its hook-tool calls. `layer_source` is charmbuild's: the layer staged in the fixture.
+    """
+    charm = str(charmbuild.build_charm(fixture, layer_source=layer_source))
     costs = CostModel(update_status_interval=60.0)
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         with Simulation(
@@ -283,58 +334,90 @@ def measure_overhead(label, fixture, hooks, seed, juju=DEFAULT_JUJU):
             sim.run_until_quiet(max_hooks=_budget(3))
             first = len(sim.trace)
             sim.run_for(60.0 * (hooks // 3 + 1), max_hooks=10 * hooks)
-            cpu = [
-                r.cpu
-                for r in sim.trace[first:]
-                if r.event == "commit" and r.hook == "update-status" and r.cpu is not None
-            ][:hooks]
+            trace = [r for r in sim.trace[first:] if r.hook == "update-status"]
             calls = Counter(c.context_id for c in sim.tool_calls if c.hook == "update-status")
-            ids = [
-                r.context_id
-                for r in sim.trace[first:]
-                if r.event == "begin" and r.hook == "update-status"
-            ]
+    began = {r.context_id: r.leader for r in trace if r.event == "begin"}
+    measured = [
+        {
+            "unit": r.unit,
+            "role": _role_of(began[r.context_id]),
+            "cpu": r.cpu,
+            "calls": calls[r.context_id],
+        }
+        for r in trace
+        if r.event == "commit" and r.cpu is not None and r.context_id in began
+    ]
+    return {"config": label, "juju": juju, "hooks": measured[:hooks]}
+
+
+def _overhead_figures(hooks):
+    """CPU ms (mean, median) and hook-tool calls (mean) of measured hooks (not none)."""
+    cpu = [h["cpu"] for h in hooks]
     return {
-        "config": label,
-        "juju": juju,
-        "cpu": cpu,
-        "calls_mean": statistics.fmean(calls[i] for i in ids) if ids else 0.0,
+        "hooks": len(hooks),
+        "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
+        "cpu_ms_median": 1000.0 * statistics.median(cpu),
+        "calls_mean": statistics.fmean(h["calls"] for h in hooks),
     }
 
 
-def _overhead(args, rounds=6):
-    """measure_overhead for each configuration and profile, in alternating rounds.
+def overhead_row(label, juju, hooks):
+    """One configuration's row on one profile: its figures over all `hooks`
+    (measure_overhead's), and in "by_role" those of each role that ran any."""
+    row = {"config": label, "juju": juju}
+    row.update(_overhead_figures(hooks) if hooks else {"hooks": 0})
+    row["by_role"] = {
+        role: _overhead_figures([h for h in hooks if h["role"] == role])
+        for role in ROLES
+        if any(h["role"] == role for h in hooks)
+    }
+    return row
+
+
+def overhead_configs(wanted, before=None):
+    """The configurations of the per-hook overhead, as (label, fixture, layer_source).
+
+    Without `before`: every configuration (CONFIGS) and no layer, whatever
+    `wanted` (--configs) says. With `before`, (label, folder of the layer
+    at the earlier revision): that one first, then layer, the other
+    configurations of `wanted` (--configs), and no layer.
+    """
+    if before is None:
+        return [(label, fixture, None) for label, fixture in (*CONFIGS, NO_LAYER)]
+    label, folder = before
+    return (
+        [(label, BEFORE_FIXTURE, folder)]
+        + [(c, fixture, None) for c, fixture in CONFIGS if c == "layer" or c in wanted]
+        + [(*NO_LAYER, None)]
+    )
+
+
+def plan_overhead(configs, profiles):
+    """The configurations whose overhead to measure, per profile, as
+    (label, fixture, juju, layer_source): every one of `configs`, a list of
+    (label, fixture, layer_source), that `runnable` allows there."""
+    return [
+        (label, fixture, juju, source)
+        for juju in profiles
+        for label, fixture, source in configs
+        if runnable(label, juju)
+    ]
+
+
+def _overhead(plan, hooks, seed, rounds=6):
+    """measure_overhead for each entry of `plan` (plan_overhead's), in alternating rounds.
 
     CPU time per hook drifts with whatever else the machine runs; taking
     the configurations in turn, a slice at a time, exposes them to the same
-    drift, so their difference is the layer's and not the load's. A
-    configuration a profile cannot run (`runnable`) is left out there.
+    drift, so their difference is the layer's and not the load's.
     """
-    per_round = max(3, args.overhead_hooks // rounds)
-    plan = [
-        (label, fixture, juju)
-        for juju in args.juju
-        for label, fixture in (*CONFIGS, NO_LAYER)
-        if runnable(label, juju)
-    ]
-    samples = {(label, juju): [] for label, _, juju in plan}
-    calls = {key: [] for key in samples}
+    per_round = max(3, hooks // rounds)
+    measured = {(label, juju): [] for label, _, juju, _ in plan}
     for r in range(rounds):
-        for label, fixture, juju in plan:
-            o = measure_overhead(label, fixture, per_round, args.seed + r, juju)
-            samples[label, juju].extend(o["cpu"])
-            calls[label, juju].append(o["calls_mean"])
-    return [
-        {
-            "config": label,
-            "juju": juju,
-            "hooks": len(cpu),
-            "cpu_ms_mean": 1000.0 * statistics.fmean(cpu),
-            "cpu_ms_median": 1000.0 * statistics.median(cpu),
-            "calls_mean": statistics.fmean(calls[label, juju]),
-        }
-        for (label, juju), cpu in samples.items()
-    ]
+        for label, fixture, juju, source in plan:
+            o = measure_overhead(label, fixture, per_round, seed + r, juju, source)
+            measured[label, juju].extend(o["hooks"])
+    return [overhead_row(label, juju, found) for (label, juju), found in measured.items()]
 
 
 def _version_key(name):
@@ -364,11 +447,12 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
         )
     else:
         out.append(
-            "command: python tests/bench/bench.py --units %s --juju %s --seed %d (took %.0f s)"
+            "command: python tests/bench/bench.py --units %s --juju %s --seed %d%s (took %.0f s)"
             % (
                 ",".join(str(n) for n in args.units),
                 ",".join(args.juju),
                 args.seed,
+                _before_option(getattr(args, "before", None)),
                 elapsed,
             )
         )
@@ -496,48 +580,191 @@ def render(rolls, overhead, args, elapsed, date=None, sources=None, notes=()):
                     for k, s in sorted(r["coord_by_hook"].items())
                 ]
                 out.append("  N=%d juju %s %s: %s" % (n, juju, config, "; ".join(cells)))
-    if overhead:
-        out.append("")
-        out.append(
-            "Per-hook overhead: update-status on 3 units, exec backend (a new Python per hook,"
-        )
-        out.append("imports included); CPU time of the hook process and its tool shims, the")
-        out.append("configurations measured in six alternating rounds:")
-        out.append("")
-        head = "%-4s  %-10s  %6s  %12s  %14s  %11s" % (
-            "juju",
-            "config",
-            "hooks",
-            "CPU ms mean",
-            "CPU ms median",
-            "tool calls",
-        )
-        out.append(head)
-        out.append("-" * len(head))
-        for juju in profiles:
-            rows = [o for o in overhead if o["juju"] == juju]
-            base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
-            for o in rows:
+    out.extend(overhead_table(overhead, profiles))
+    out.extend(quiet_targets(overhead, profiles))
+    out.extend(targets(rolls, args.units, profiles))
+    return "\n".join(out)
+
+
+def _role_figures(row, role):
+    """A row's figures for `role` ("all", or one of ROLES), None if it has none.
+
+    Rows recorded before the overhead was split by role have "all" only."""
+    if role == "all":
+        return row if row.get("hooks") and "cpu_ms_median" in row else None
+    return (row.get("by_role") or {}).get(role)
+
+
+def _row_roles(row):
+    return ("all",) + tuple(role for role in ROLES if role in (row.get("by_role") or {}))
+
+
+def overhead_table(overhead, profiles):
+    """The lines of the per-hook overhead table: per profile, each configuration's
+    update-status hooks, all and by role, each compared with no layer's of the same
+    profile and role (CPU median)."""
+    if not overhead:
+        return []
+    out = [
+        "",
+        "Per-hook overhead: update-status on 3 units, exec backend (a new Python per hook,",
+        "imports included); CPU time of the hook process and its tool shims, the",
+        "configurations measured in six alternating rounds; role: the unit's as the hook",
+        "began (the simulator's leader), all = both:",
+        "",
+    ]
+    width = max([10] + [len(o["config"]) for o in overhead])
+    head = "%-4s  %-*s  %-10s  %6s  %12s  %14s  %11s" % (
+        "juju",
+        width,
+        "config",
+        "role",
+        "hooks",
+        "CPU ms mean",
+        "CPU ms median",
+        "tool calls",
+    )
+    out.append(head)
+    out.append("-" * len(head))
+    for juju in profiles:
+        rows = [o for o in overhead if o["juju"] == juju]
+        base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
+        for o in rows:
+            for role in _row_roles(o):
+                f = _role_figures(o, role)
+                if f is None:
+                    out.append(
+                        "%-4s  %-*s  %-10s  %6d  %12s  %14s  %11s"
+                        % (juju, width, o["config"], role, 0, "-", "-", "-")
+                    )
+                    continue
+                b = _role_figures(base, role) if base is not None and o is not base else None
                 extra = ""
-                if base is not None and o is not base:
+                if b is not None:
                     extra = "  (%+.1f ms, x%.2f)" % (
-                        o["cpu_ms_median"] - base["cpu_ms_median"],
-                        o["cpu_ms_median"] / base["cpu_ms_median"],
+                        f["cpu_ms_median"] - b["cpu_ms_median"],
+                        f["cpu_ms_median"] / b["cpu_ms_median"],
                     )
                 out.append(
-                    "%-4s  %-10s  %6d  %12.1f  %14.1f  %11.1f%s"
+                    "%-4s  %-*s  %-10s  %6d  %12.1f  %14.1f  %11.1f%s"
                     % (
                         juju,
+                        width,
                         o["config"],
-                        o["hooks"],
-                        o["cpu_ms_mean"],
-                        o["cpu_ms_median"],
-                        o["calls_mean"],
+                        role,
+                        f["hooks"],
+                        f["cpu_ms_mean"],
+                        f["cpu_ms_median"],
+                        f["calls_mean"],
                         extra,
                     )
                 )
-    out.extend(targets(rolls, args.units, profiles))
-    return "\n".join(out)
+    for o in overhead:
+        if o.get("layer_revision"):
+            note = "(%s)" % _before_text(
+                o["layer_revision"], o["config"], o.get("same_build_as_layer")
+            )
+            if note not in out:
+                out.append(note)
+    return out
+
+
+def _quiet_figures(row, config, role):
+    """(figures of `config`'s update-status hooks of `role`, None) or (None, why not)."""
+    if row is None:
+        return None, "%s: not measured" % config
+    if not row.get("by_role"):
+        return None, "%s: figures not split by role" % config
+    figures = row["by_role"].get(role)
+    if not figures or not figures.get("hooks"):
+        return None, "%s: no %s hooks" % (config, role)
+    return figures, None
+
+
+def _quiet_difference(figure, f, b):
+    """(text, difference) of figure "calls" or "cpu" between figures f and b."""
+    if figure == "calls":
+        diff = f["calls_mean"] - b["calls_mean"]
+        return "%.2f - %.2f = %+.2f" % (f["calls_mean"], b["calls_mean"], diff), diff
+    diff = f["cpu_ms_median"] - b["cpu_ms_median"]
+    return "%.1f - %.1f = %+.1f ms" % (f["cpu_ms_median"], b["cpu_ms_median"], diff), diff
+
+
+def quiet_targets(overhead, profiles):
+    """The lines of the quiet-hook targets (TARGET_QUIET), judged per profile from
+    the `layer` row of the per-hook overhead against no layer's; the figures of a
+    `layer before` row are printed beside, for reading, not judged. A target with
+    a figure missing says so."""
+    if not overhead:
+        return []
+    out = [
+        "",
+        "Targets of a quiet hook (config layer), judged from the update-status hooks above",
+        "against no layer's of the same role on the same Juju (tool calls: mean, CPU: median):",
+    ]
+    for juju in profiles:
+        rows = [o for o in overhead if o["juju"] == juju]
+        if not rows:
+            continue
+        layer = next((o for o in rows if o["config"] == "layer"), None)
+        base = next((o for o in rows if o["config"] == NO_LAYER[0]), None)
+        befores = [o for o in rows if o["config"].startswith(BEFORE_LABEL.partition("%s")[0])]
+        out.append("  juju %s:" % juju)
+        verdicts = []
+        for role, figure, limit in TARGET_QUIET:
+            what = (
+                "tool calls <= no layer + %d" % limit
+                if figure == "calls"
+                else "CPU median <= no layer + %.0f ms" % limit
+            )
+            head = "    %s update-status, %s:" % (role, what)
+            b, base_why = _quiet_figures(base, NO_LAYER[0], role)
+            f, why = _quiet_figures(layer, "layer", role) if b is not None else (None, base_why)
+            if f is None:
+                verdicts.append(None)
+                out.append("%s not judged (%s)" % (head, why))
+            else:
+                text, diff = _quiet_difference(figure, f, b)
+                ok = round(diff, 6) <= limit
+                verdicts.append(ok)
+                out.append(
+                    "%s %s (%d hooks; no layer %d): %s"
+                    % (head, text, f["hooks"], b["hooks"], _verdict(ok))
+                )
+            for before in befores:
+                g, why = _quiet_figures(before, before["config"], role)
+                if g is None or b is None:
+                    out.append("      %s: no figure (%s)" % (before["config"], why or base_why))
+                    continue
+                text, _ = _quiet_difference(figure, g, b)
+                out.append("      %s: %s, for reading" % (before["config"], text))
+        judged = [v for v in verdicts if v is not None]
+        out.append(
+            "    juju %s: %d of %d quiet-hook targets judged met%s%s"
+            % (
+                juju,
+                sum(judged),
+                len(judged),
+                "" if all(judged) else ", %d NOT MET" % (len(judged) - sum(judged)),
+                ""
+                if len(judged) == len(verdicts)
+                else ", %d not judged" % (len(verdicts) - len(judged)),
+            )
+        )
+    return out
+
+
+def _before_text(sha, label, same):
+    return "%s: the layer at %s, built with this tree's fixture and stand-ins%s" % (
+        label,
+        sha,
+        "; the layer's shipped files are the same: the same build as layer" if same else "",
+    )
+
+
+def _before_option(before):
+    """--before REV of a run's command line: `before` is a Revision, or its rev (--from-json)."""
+    return " --before %s" % getattr(before, "rev", before) if before else ""
 
 
 def _profile_text(name):
@@ -683,19 +910,23 @@ def merge_runs(paths):
     comparable. Figures from before they named a profile are LEGACY_JUJU's.
     """
     rolls, overhead, units, elapsed, dates, seeds = {}, {}, set(), 0.0, [], set()
+    befores = []
     sources, notes, profiles = [], [], set()
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         sources.append(
-            "--units %s%s%s"
+            "--units %s%s%s%s"
             % (
                 ",".join(str(n) for n in data["args"]["units"]),
                 " --juju %s" % ",".join(data["args"]["juju"]) if data["args"].get("juju") else "",
                 " --configs %s" % data["args"]["configs"] if data["args"].get("configs") else "",
+                " --before %s" % data["args"]["before"] if data["args"].get("before") else "",
             )
         )
         seeds.add(data["args"]["seed"])
+        if data["args"].get("before") and data["args"]["before"] not in befores:
+            befores.append(data["args"]["before"])
         units.update(data["args"]["units"])
         elapsed += data["elapsed"]
         if data.get("date") and data["date"] not in dates:
@@ -716,6 +947,7 @@ def merge_runs(paths):
             "units": sorted(units),
             "seed": seeds.pop(),
             "juju": sorted(profiles, key=_version_key),
+            "before": ",".join(befores) or None,
         },
         "elapsed": elapsed,
         "date": ", ".join(dates) or None,
@@ -724,6 +956,40 @@ def merge_runs(paths):
         "sources": sources,
         "notes": notes,
     }
+
+
+Revision = namedtuple("Revision", "rev sha short")
+Revision.label = property(lambda self: BEFORE_LABEL % self.short)
+
+
+def _git(*argv):
+    return subprocess.run(["git", "-C", str(charmbuild.LAYER_SOURCE), *argv], capture_output=True)
+
+
+def _revision(text):
+    """--before: a git revision of this repository, as Revision(rev, sha, short)."""
+    rev = text.strip()
+    # Never hand git an option: a revision does not start with "-".
+    ok = rev and not rev.startswith("-")
+    found = _git("rev-parse", "--verify", "--quiet", rev + "^{commit}") if ok else None
+    if not ok or found.returncode != 0:
+        raise argparse.ArgumentTypeError(
+            "%r is not a revision of %s (give one such as main~3 or a sha)"
+            % (text, charmbuild.LAYER_SOURCE)
+        )
+    sha = found.stdout.decode().strip()
+    short = _git("rev-parse", "--short", sha).stdout.decode().strip() or sha[:7]
+    return Revision(rev, sha, short)
+
+
+def unpack_revision(sha, dest):
+    """Unpack this repository's tree at commit `sha` into the folder `dest` (git archive)."""
+    archive = _git("archive", "--format=tar", sha)
+    if archive.returncode != 0:
+        raise RuntimeError("git archive %s failed: %s" % (sha, archive.stderr.decode()))
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
 
 
 def _units(text):
@@ -749,7 +1015,7 @@ def _profiles(text):
     return values
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=_units, default=[3, 10, 30, 100])
     parser.add_argument(
@@ -767,6 +1033,14 @@ def main(argv=None):
     )
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--overhead-hooks", type=int, default=60)
+    parser.add_argument(
+        "--before",
+        type=_revision,
+        metavar="REV",
+        help="also measure the per-hook overhead of the fixture built on the layer as it "
+        "was at git revision REV, labelled 'layer before (<short sha>)', beside layer and "
+        "no layer (original only if --configs names it)",
+    )
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
         "--from-json",
@@ -774,6 +1048,11 @@ def main(argv=None):
         metavar="FILE",
         help="print the tables of earlier runs' --json files together, run nothing",
     )
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
 
     if args.from_json:
@@ -784,6 +1063,7 @@ def main(argv=None):
         args.units = data["args"]["units"]
         args.seed = data["args"]["seed"]
         args.juju = data["args"]["juju"]
+        args.before = data["args"]["before"]
         print(
             render(
                 data["rolls"],
@@ -800,16 +1080,34 @@ def main(argv=None):
     unknown = wanted - {c for c, _ in CONFIGS}
     if unknown:
         parser.error("unknown configuration(s) %s: use layer, original" % ", ".join(unknown))
+    if args.before is not None and args.overhead_hooks <= 0:
+        parser.error("--before is measured in the per-hook overhead: give --overhead-hooks > 0")
     jobs, notes = plan_rolls(wanted, args.units, args.juju, args.seed)
     for note in notes:
         print("note: %s" % note, file=sys.stderr, flush=True)
     started = time.perf_counter()
-    fixtures = [f for _, f in CONFIGS] + [NO_LAYER[1]]
-    charmbuild.prebuild(fixtures, jobs=2)
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(measure_roll, *job) for job in jobs]
-        rolls = [f.result() for f in futures]
-    overhead = _overhead(args) if args.overhead_hooks > 0 else []
+    with contextlib.ExitStack() as stack:
+        before = None
+        if args.before is not None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-before-"))
+            before = (args.before.label, unpack_revision(args.before.sha, folder))
+        plan = []
+        if args.overhead_hooks > 0:
+            plan = plan_overhead(overhead_configs(wanted, before), args.juju)
+        fixtures = [job[1] for job in jobs] + [f for _, f, _, source in plan if source is None]
+        charmbuild.prebuild(fixtures, jobs=2)
+        if before is not None:
+            same = charmbuild.build_charm(BEFORE_FIXTURE, layer_source=before[1]) == (
+                charmbuild.build_charm(BEFORE_FIXTURE)
+            )
+            print("note: %s" % _before_text(args.before.sha, before[0], same), file=sys.stderr)
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(measure_roll, *job) for job in jobs]
+            rolls = [f.result() for f in futures]
+        overhead = _overhead(plan, args.overhead_hooks, args.seed) if plan else []
+    for row in overhead:
+        if before is not None and row["config"] == before[0]:
+            row.update(layer_revision=args.before.sha, same_build_as_layer=same)
     elapsed = time.perf_counter() - started
     print(render(rolls, overhead, args, elapsed, notes=notes))
     if args.json:
@@ -821,6 +1119,7 @@ def main(argv=None):
                         "juju": args.juju,
                         "seed": args.seed,
                         "configs": args.configs,
+                        **({"before": args.before.rev} if args.before else {}),
                     },
                     "elapsed": elapsed,
                     "date": time.strftime("%Y-%m-%d"),

@@ -25,10 +25,16 @@ include of that name in the charm's include tree, so the built charm carries
 the stand-in under the layer's own name (its option section, file paths and
 manifest entries). Only the built fixture's own ``charmbuild.yaml`` counts.
 
+``build_charm(name, layer_source=folder)`` stages another folder as
+``layer:coordinator`` in place of this repository, all of its files (such as
+an earlier revision of the layer unpacked from ``git archive``: the bench's
+``--before``); a fixture's ``substitute:`` still wins over it.
+
 Built charms are cached under ``.cache/charms/<name>-<key>/``; the key hashes
 everything that can change the result: the staged layer files that reach the
-build (the coordinator layer minus what its ``exclude:`` list drops; a
-substituted layer's stand-in folder, under the name it is staged as), the
+build (the coordinator layer, or the ``layer_source`` staged in its place,
+minus what its ``exclude:`` list drops; a substituted layer's stand-in
+folder, under the name it is staged as), the
 charm-tools and Python versions, ``tests/requirements.txt`` and this file. A
 cached build is reused; a file lock per key lets concurrent test sessions share
 the cache without corrupting it, and a finished build appears under its final
@@ -37,9 +43,10 @@ hooks in it.
 
 Use::
 
-    from charmbuild import build_charm, build_charm_expecting_failure, prebuild
+    from charmbuild import build_charm, build_charm_expecting_failure, cache_key, prebuild
 
     path = build_charm("rolling-restart")          # pathlib.Path of the charm
+    key = cache_key("rolling-restart", layer_source=folder)  # its key; builds nothing
     paths = prebuild(["rolling-restart", "two-at-once"], jobs=2)
     text = build_charm_expecting_failure(some_layer_dir)  # charm build's output
 
@@ -65,6 +72,7 @@ __all__ = [
     "CharmBuildError",
     "build_charm",
     "build_charm_expecting_failure",
+    "cache_key",
     "fixture_names",
     "prebuild",
     "proof",
@@ -185,12 +193,12 @@ def _substitutes(source):
     return folders
 
 
-def _resolve_layer(name, substitutes):
+def _resolve_layer(name, substitutes, layer_source=LAYER_SOURCE):
     """Source folder of ``layer:<name>``."""
     if name in substitutes:
         return substitutes[name]
     if name == LAYER_NAME:
-        return LAYER_SOURCE
+        return layer_source
     for base in (STAND_INS, FIXTURES):
         if (base / name / "layer.yaml").is_file():
             return base / name
@@ -200,8 +208,11 @@ def _resolve_layer(name, substitutes):
     )
 
 
-def _layers_for(source):
-    """Map each layer the charm at ``source`` includes, directly or not, to its folder."""
+def _layers_for(source, layer_source=LAYER_SOURCE):
+    """Map each layer the charm at ``source`` includes, directly or not, to its folder.
+
+    ``layer:coordinator`` is ``layer_source`` unless the fixture substitutes it.
+    """
     substitutes = _substitutes(source)
     layers = {}
     pending = [source]
@@ -216,7 +227,7 @@ def _layers_for(source):
                     )
                 )
             if name not in layers:
-                layers[name] = _resolve_layer(name, substitutes)
+                layers[name] = _resolve_layer(name, substitutes, layer_source)
                 pending.append(layers[name])
     return layers
 
@@ -271,7 +282,7 @@ class ContentDigest:
         return self._sha.hexdigest()[:16]
 
 
-def _cache_key(source, layers):
+def _cache_key(source, layers, layer_source=LAYER_SOURCE):
     digest = ContentDigest()
     digest.add("charmbuild-v1", _charm_tools_version(), sys.implementation.name, sys.version)
     digest.add(
@@ -279,7 +290,7 @@ def _cache_key(source, layers):
     )
     for name, folder in sorted(layers.items()) + [("", source)]:
         files = _layer_files(folder)
-        if folder == LAYER_SOURCE:
+        if folder == layer_source:
             files = _shipped_files(folder, files)
         digest.add("layer", name, len(files))
         for rel in files:
@@ -420,13 +431,8 @@ _memo_lock = threading.Lock()
 _name_locks = {}
 
 
-def build_charm(name):
-    """Build fixture ``name`` (or reuse its cached build); return the charm folder.
-
-    Raises CharmBuildError with charm build's whole output when the build
-    fails. Builds each fixture at most once per process and, through the
-    on-disk cache, at most once per set of inputs.
-    """
+def _fixture(name, layer_source):
+    """(fixture folder, folder staged as layer:coordinator) of ``build_charm``'s arguments."""
     source = FIXTURES / name
     if not (source / "layer.yaml").is_file():
         raise CharmBuildError(
@@ -434,17 +440,46 @@ def build_charm(name):
                 name, FIXTURES, ", ".join(fixture_names())
             )
         )
+    if layer_source is None:
+        return source, LAYER_SOURCE
+    layer_source = Path(layer_source).resolve()
+    if not (layer_source / "layer.yaml").is_file():
+        raise CharmBuildError("layer_source {} has no layer.yaml".format(layer_source))
+    return source, layer_source
+
+
+def build_charm(name, layer_source=None):
+    """Build fixture ``name`` (or reuse its cached build); return the charm folder.
+
+    ``layer_source``, a folder, is staged as ``layer:coordinator`` in place of
+    this repository (for instance an earlier revision of the layer, unpacked
+    from ``git archive``); its files are hashed into the cache key as the
+    repository's are, so equal contents share a build. Default: this
+    repository.
+
+    Raises CharmBuildError with charm build's whole output when the build
+    fails. Builds each fixture at most once per process and, through the
+    on-disk cache, at most once per set of inputs.
+    """
+    source, layer_source = _fixture(name, layer_source)
+    memo = (name, layer_source)
     with _memo_lock:
-        name_lock = _name_locks.setdefault(name, threading.Lock())
+        name_lock = _name_locks.setdefault(memo, threading.Lock())
     with name_lock:
-        if name not in _memo:
-            _memo[name] = _build_cached(name, source)
-        return _memo[name]
+        if memo not in _memo:
+            _memo[memo] = _build_cached(name, source, layer_source)
+        return _memo[memo]
 
 
-def _build_cached(name, source):
-    layers = _layers_for(source)
-    final = CACHE / "{}-{}".format(name, _cache_key(source, layers))
+def cache_key(name, layer_source=None):
+    """The cache key ``build_charm(name, layer_source)`` builds under, without building."""
+    source, layer_source = _fixture(name, layer_source)
+    return _cache_key(source, _layers_for(source, layer_source), layer_source)
+
+
+def _build_cached(name, source, layer_source=LAYER_SOURCE):
+    layers = _layers_for(source, layer_source)
+    final = CACHE / "{}-{}".format(name, _cache_key(source, layers, layer_source))
     log = _beside(final, ".log")
     with _file_lock(_beside(final, ".lock")):
         if final.is_dir():  # built earlier, or by another process while we waited

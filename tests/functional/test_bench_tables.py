@@ -10,10 +10,13 @@ judged from the figures.
 """
 
 import json
+import subprocess
 
 import pytest
 
 import bench
+import charmbuild
+from jujusim.testing import scripted_charm
 
 
 def _roll(config, units, coord_per_hook, juju=None, leader=None, hooks=None, took=100.0):
@@ -337,3 +340,358 @@ def test_each_profiles_overhead_is_compared_with_no_layer_on_the_same_profile(tm
         ["4", "layer", "(+10.0", "ms,", "x1.10)"],
         ["4", "no", "100.0", "100.0", "5.0"],
     ]
+
+
+def _hooks(role, cpu_ms, calls):
+    return [{"unit": "u", "role": role, "cpu": ms / 1000.0, "calls": calls} for ms in cpu_ms]
+
+
+def test_overhead_rows_split_the_update_status_hooks_by_role():
+    hooks = _hooks("leader", [300, 320], 10) + _hooks("non-leader", [200, 210, 250], 7)
+    hooks[-1]["calls"] = 8
+
+    row = bench.overhead_row("layer", "4", hooks)
+
+    assert (row["config"], row["juju"], row["hooks"]) == ("layer", "4", 5)
+    assert row["cpu_ms_median"] == pytest.approx(250.0)
+    assert row["calls_mean"] == pytest.approx(42 / 5)
+    leader, others = row["by_role"]["leader"], row["by_role"]["non-leader"]
+    assert leader["hooks"] == 2
+    assert leader["cpu_ms_mean"] == pytest.approx(310.0)
+    assert leader["cpu_ms_median"] == pytest.approx(310.0)
+    assert leader["calls_mean"] == pytest.approx(10.0)
+    assert others["hooks"] == 3
+    assert others["cpu_ms_mean"] == pytest.approx(220.0)
+    assert others["cpu_ms_median"] == pytest.approx(210.0)
+    assert others["calls_mean"] == pytest.approx(22 / 3)
+
+
+def test_a_role_without_hooks_is_left_out_of_its_row():
+    row = bench.overhead_row("no layer", "4", _hooks("non-leader", [100, 120], 5))
+
+    assert list(row["by_role"]) == ["non-leader"]
+    assert bench.overhead_row("layer", "4", [])["hooks"] == 0
+
+
+def _split(config, juju, leader, non_leader):
+    """An overhead row with its by_role figures: (CPU ms median, tool calls) per role."""
+    row = {"config": config, "juju": juju, "hooks": 30}
+    row.update(cpu_ms_mean=0.0, cpu_ms_median=0.0, calls_mean=0.0, by_role={})
+    for role, (median, calls) in (("leader", leader), ("non-leader", non_leader)):
+        if median is None:
+            continue
+        row["by_role"][role] = {
+            "hooks": 10 if role == "leader" else 20,
+            "cpu_ms_mean": median + 1.0,
+            "cpu_ms_median": median,
+            "calls_mean": calls,
+        }
+    row["cpu_ms_median"] = row["by_role"]["non-leader"]["cpu_ms_median"]
+    row["cpu_ms_mean"] = row["cpu_ms_median"] + 1.0
+    row["calls_mean"] = row["by_role"]["non-leader"]["calls_mean"]
+    return row
+
+
+def _overhead_run(path, rows, juju=("4",)):
+    path.write_text(
+        json.dumps(
+            {
+                "args": {"units": [3], "seed": 1, "juju": list(juju)},
+                "elapsed": 10.0,
+                "rolls": [],
+                "overhead": rows,
+            }
+        )
+    )
+    return str(path)
+
+
+def _overhead_lines(out):
+    """The overhead table's rows, split: (juju, config, role, the rest)."""
+    start = out.index("Per-hook overhead")
+    table = out[start:].split("\n\n")[1].splitlines()[2:]
+    rows = []
+    for line in table:
+        juju, rest = line[:4].strip(), line[6:]
+        config, _, rest = rest.partition("  ")
+        role, rest = rest.strip().split(None, 1)
+        rows.append((juju, config.strip(), role, rest.split()))
+    return rows
+
+
+def test_the_overhead_table_prints_each_role_beside_no_layer_of_the_same_role(tmp_path, capsys):
+    path = _overhead_run(
+        tmp_path / "a.json",
+        [
+            _split("layer before (1234abc)", "4", (330.0, 12.0), (220.0, 10.0)),
+            _split("layer", "4", (320.0, 9.0), (215.0, 6.0)),
+            _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+        ],
+    )
+
+    assert bench.main(["--from-json", path]) == 0
+
+    out = capsys.readouterr().out
+    assert "juju  config                  role         hooks   CPU ms mean" in out
+    rows = {(juju, config, role): rest for juju, config, role, rest in _overhead_lines(out)}
+    assert list(rows) == [
+        ("4", config, role)
+        for config in ("layer before (1234abc)", "layer", "no layer")
+        for role in ("all", "leader", "non-leader")
+    ]
+    # hooks, CPU ms mean, CPU ms median, tool calls, then the median against no layer's
+    # of the same role.
+    assert rows["4", "layer", "leader"] == [
+        "10",
+        "321.0",
+        "320.0",
+        "9.0",
+        "(+20.0",
+        "ms,",
+        "x1.07)",
+    ]
+    assert rows["4", "layer", "non-leader"] == [
+        "20",
+        "216.0",
+        "215.0",
+        "6.0",
+        "(+15.0",
+        "ms,",
+        "x1.07)",
+    ]
+    assert rows["4", "layer before (1234abc)", "leader"][3:5] == ["12.0", "(+30.0"]
+    assert rows["4", "no layer", "leader"] == ["10", "301.0", "300.0", "4.0"]
+
+
+def test_old_overhead_rows_without_roles_print_under_all(capsys):
+    path = bench.HERE + "/results/2026-11-27-overhead-120-idle.json"
+
+    assert bench.main(["--from-json", path]) == 0
+
+    rows = _overhead_lines(capsys.readouterr().out)
+    assert [(juju, config, role, rest[:4]) for juju, config, role, rest in rows] == [
+        ("2.9", "layer", "all", ["117", "353.3", "339.6", "10.0"]),
+        ("2.9", "inherited", "all", ["116", "362.2", "361.5", "17.7"]),
+        ("2.9", "no layer", "all", ["114", "317.1", "308.9", "5.0"]),
+    ]
+    assert rows[0][3][4:] == ["(+30.7", "ms,", "x1.10)"]
+
+
+def test_measure_overhead_takes_each_hooks_role_from_the_simulators_leader(tmp_path, monkeypatch):
+    # A charm whose update-status makes one hook-tool call more where is-leader
+    # says true: the hooks measured as the leader's must be those, all of one unit.
+    charm = scripted_charm(
+        tmp_path / "charm",
+        "def update_status(h):\n    if h.is_leader():\n        h.log('leading')\n",
+    )
+    monkeypatch.setattr(bench.charmbuild, "build_charm", lambda name, layer_source=None: charm)
+
+    # Seed 3: scripted/1 leads (not the first unit).
+    found = bench.measure_overhead("layer", "rolling-restart", 6, 3, "4")
+
+    hooks = found["hooks"]
+    assert len(hooks) == 6
+    leaders = {h["unit"] for h in hooks if h["role"] == "leader"}
+    assert len(leaders) == 1
+    units = {"scripted/0", "scripted/1", "scripted/2"}
+    assert leaders < units
+    assert {h["unit"] for h in hooks if h["role"] == "non-leader"} == units - leaders
+    assert {(h["role"], h["calls"]) for h in hooks} == {("leader", 2), ("non-leader", 1)}
+    assert all(h["cpu"] > 0 for h in hooks)
+
+
+def _git(*argv):
+    return subprocess.run(
+        ["git", "-C", str(charmbuild.LAYER_SOURCE), *argv],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def test_before_takes_a_revision_of_this_repository_and_labels_it_by_its_short_sha():
+    args = bench._parser().parse_args(["--before", "HEAD~1", "--configs", "layer"])
+
+    sha = _git("rev-parse", "HEAD~1")
+    short = _git("rev-parse", "--short", "HEAD~1")
+    assert args.before == ("HEAD~1", sha, short)
+    assert args.before.label == "layer before (%s)" % short
+    assert bench._parser().parse_args([]).before is None
+
+
+@pytest.mark.parametrize("rev", ["no-such-revision", "--output=x", ""])
+def test_before_refuses_what_is_not_a_revision(rev, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--before=" + rev])
+
+    assert e.value.code == 2
+    assert "is not a revision of" in capsys.readouterr().err
+
+
+def test_before_needs_the_per_hook_overhead(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--before", "HEAD", "--overhead-hooks", "0"])
+
+    assert e.value.code == 2
+    assert "give --overhead-hooks > 0" in capsys.readouterr().err
+
+
+def test_before_measures_the_earlier_layer_beside_layer_and_no_layer(tmp_path):
+    # Without --before, as ever: every configuration and no layer.
+    assert [c[0] for c in bench.overhead_configs({"layer"})] == ["layer", "original", "no layer"]
+
+    before = ("layer before (1234abc)", str(tmp_path))
+    configs = bench.overhead_configs({"layer"}, before)
+    assert configs == [
+        ("layer before (1234abc)", "rolling-restart", str(tmp_path)),
+        ("layer", "rolling-restart", None),
+        ("no layer", "no-coordinator", None),
+    ]
+    both = bench.overhead_configs({"layer", "original"}, before)
+    plan = bench.plan_overhead(both, ["3.6", "4"])
+    assert [(label, juju) for label, _, juju, _ in plan] == [
+        ("layer before (1234abc)", "3.6"),
+        ("layer", "3.6"),
+        ("original", "3.6"),
+        ("no layer", "3.6"),
+        ("layer before (1234abc)", "4"),
+        ("layer", "4"),
+        ("no layer", "4"),
+    ]
+
+
+def test_the_before_row_says_which_layer_it_measured(tmp_path, capsys):
+    rows = []
+    for juju in ("3.6", "4"):
+        rows.append(_split("layer before (1234abc)", juju, (330.0, 12.0), (220.0, 10.0)))
+        rows[-1].update(layer_revision="1234abcdef", same_build_as_layer=False)
+        rows.append(_split("no layer", juju, (300.0, 4.0), (200.0, 4.0)))
+    path = _overhead_run(tmp_path / "a.json", rows, juju=("3.6", "4"))
+    data = json.loads((tmp_path / "a.json").read_text())
+    data["args"]["before"] = "main~3"
+    (tmp_path / "a.json").write_text(json.dumps(data))
+
+    assert bench.main(["--from-json", path]) == 0
+
+    out = capsys.readouterr().out
+    # Said once, for both profiles' rows.
+    note = (
+        "(layer before (1234abc): the layer at 1234abcdef, built with this tree's fixture "
+        "and stand-ins)"
+    )
+    assert out.splitlines().count(note) == 1
+    assert "--seed 1 --before main~3 (took 10 s)" in out
+
+
+def test_a_revision_unpacks_as_git_archive_gives_it(tmp_path):
+    bench.unpack_revision(_git("rev-parse", "HEAD~1"), tmp_path)
+
+    assert (tmp_path / "layer.yaml").read_text() == _git("show", "HEAD~1:layer.yaml") + "\n"
+    assert (tmp_path / "reactive" / "coordinator.py").is_file()
+    assert not (tmp_path / ".git").exists()
+
+
+def test_a_layer_source_keys_the_build_by_its_shipped_files(tmp_path):
+    # Computes cache keys only: nothing is built.
+    name = "rolling-restart"
+    source = bench.unpack_revision(_git("rev-parse", "HEAD"), tmp_path / "layer")
+    key = charmbuild.cache_key(name, layer_source=source)
+    assert charmbuild.cache_key(name) == charmbuild.cache_key(name, charmbuild.LAYER_SOURCE)
+
+    # A file the layer's exclude: list drops does not reach the build.
+    doc = tmp_path / "layer" / "docs" / "cost.md"
+    doc.write_text(doc.read_text() + "\nedited\n")
+    assert charmbuild.cache_key(name, layer_source=source) == key
+
+    # A file the built charm ships does.
+    lib = tmp_path / "layer" / "reactive" / "coordinator.py"
+    lib.write_text(lib.read_text() + "\n# edited\n")
+    edited = charmbuild.cache_key(name, layer_source=source)
+    assert edited != key
+    assert edited != charmbuild.cache_key(name)
+
+
+def _quiet(rows, profiles=("4",)):
+    return "\n".join(bench.quiet_targets(rows, list(profiles)))
+
+
+def test_quiet_hook_targets_met_are_judged_met_with_their_numbers():
+    # Each at its bound: 2 calls, 10 ms and 5 calls more than no layer (tool calls
+    # as means over hooks: 14/3 - 8/3 is 2.0000000000000004 in floating point).
+    rows = [
+        _split("layer before (1234abc)", "4", (330.0, 12.0), (230.0, 10.0)),
+        _split("layer", "4", (305.0, 9.0), (210.0, 14 / 3)),
+        _split("no layer", "4", (300.0, 4.0), (200.0, 8 / 3)),
+    ]
+
+    text = _quiet(rows)
+
+    assert "  juju 4:" in text
+    assert (
+        "    non-leader update-status, tool calls <= no layer + 2: 4.67 - 2.67 = +2.00 "
+        "(20 hooks; no layer 20): met" in text
+    )
+    assert (
+        "    non-leader update-status, CPU median <= no layer + 10 ms: 210.0 - 200.0 = +10.0 ms "
+        "(20 hooks; no layer 20): met" in text
+    )
+    assert (
+        "    leader update-status, tool calls <= no layer + 5: 9.00 - 4.00 = +5.00 "
+        "(10 hooks; no layer 10): met" in text
+    )
+    # The earlier layer's figures are printed beside, not judged.
+    assert "      layer before (1234abc): 10.00 - 2.67 = +7.33, for reading" in text
+    assert "      layer before (1234abc): 230.0 - 200.0 = +30.0 ms, for reading" in text
+    assert "      layer before (1234abc): 12.00 - 4.00 = +8.00, for reading" in text
+    assert "    juju 4: 3 of 3 quiet-hook targets judged met" in text
+    assert "NOT MET" not in text
+    assert "not judged" not in text
+
+
+def test_quiet_hook_targets_missed_are_judged_not_met_with_their_numbers():
+    rows = [
+        _split("layer", "3.6", (306.0, 9.5), (210.5, 6.5)),
+        _split("no layer", "3.6", (300.0, 4.5), (200.0, 4.0)),
+        # Another profile is judged on its own figures: met there.
+        _split("layer", "4", (300.0, 5.0), (200.0, 5.0)),
+        _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+    ]
+
+    text = _quiet(rows, ["3.6", "4"])
+
+    assert "no layer + 2: 6.50 - 4.00 = +2.50 (20 hooks; no layer 20): NOT MET" in text
+    assert "no layer + 10 ms: 210.5 - 200.0 = +10.5 ms (20 hooks; no layer 20): NOT MET" in text
+    assert "no layer + 5: 9.50 - 4.50 = +5.00 (10 hooks; no layer 10): met" in text
+    assert "    juju 3.6: 1 of 3 quiet-hook targets judged met, 2 NOT MET" in text
+    assert "    juju 4: 3 of 3 quiet-hook targets judged met" in text
+
+
+def test_quiet_hook_targets_without_their_figures_say_not_judged(tmp_path, capsys):
+    no_leader = _split("layer", "4", (None, None), (210.0, 5.0))
+    rows = [
+        no_leader,
+        _split("no layer", "4", (300.0, 4.0), (200.0, 4.0)),
+        _split("layer", "3.6", (300.0, 5.0), (200.0, 5.0)),
+    ]
+
+    text = _quiet(rows, ["3.6", "4"])
+
+    assert (
+        "    non-leader update-status, tool calls <= no layer + 2: not judged "
+        "(no layer: not measured)" in text
+    )
+    assert "    juju 3.6: 0 of 0 quiet-hook targets judged met, 3 not judged" in text
+    assert (
+        "    leader update-status, tool calls <= no layer + 5: not judged "
+        "(layer: no leader hooks)" in text
+    )
+    assert "    juju 4: 2 of 2 quiet-hook targets judged met, 1 not judged" in text
+
+    # Rows recorded before the split by role (tests/bench/results/) are not judged.
+    path = bench.HERE + "/results/2026-11-27-overhead-120-idle.json"
+    assert bench.main(["--from-json", path]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "CPU median <= no layer + 10 ms: not judged (no layer: figures not split by role)" in out
+    )
+    assert "    juju 2.9: 0 of 0 quiet-hook targets judged met, 3 not judged" in out
