@@ -4,6 +4,8 @@
 
 One responsibility per module, in the order a hook uses them:
 
+- ``quiet``: whether this hook may skip everything below (an idle non-leader
+  in a hook that can bring it no news), from the environment and unitdata;
 - ``options``: the layer options, checked once, and the layer's logger;
 - ``wire``: keys, timestamps, JSON: the only module that knows the format;
 - ``transport``: where the data lives (the peer relation's application
