@@ -410,3 +410,18 @@ def test_an_action_decides_only_what_it_is_asked(idle):
 
     assert failed is None, results
     assert idle.grants() == {}  # paused before anything was granted
+
+
+def test_a_memo_made_stale_by_the_original_layer_is_dropped_at_upgrade_charm(idle):
+    # A rollback to the original layer, which knows nothing of the memo, asked for the
+    # lock in app/1's settings; refreshed to this layer again, upgrade-charm runs first.
+    assert unit_memory(idle, "app/1", MEMO) is not None
+    idle.settings["app/1"]["coordinator"] = json.dumps({"restart": "2026-01-01 00:00:00.000000Z"})
+
+    hook, calls = quiet_hook(idle, "app/1", "upgrade-charm")
+
+    assert ("is-leader", ()) in calls
+    assert "coordinator.requested.restart" in hook.flags_in_handler
+    assert unit_memory(idle, "app/1", MEMO) is None
+    _, calls = quiet_hook(idle, "app/1")
+    assert ("is-leader", ()) in calls  # still waiting: every hook reads
