@@ -3,13 +3,15 @@
 An idle non-leader's update-status makes no call of the layer's own: only the
 ``relation-ids`` and ``relation-list`` charms.reactive makes for the peer
 Endpoint. Then the lease moves to such a unit, and a roll still runs to its end:
-the new leader grants after its leader-elected. The rules, case by case, are in
-tests/unit/test_quiet_hooks.py; the cost is measured by ``make bench``.
+the new leader grants after its leader-elected. On Juju 3.6, the bound of a stale
+memo after a refresh to the original layer and back in error (no upgrade-charm).
+The rules, case by case, are in tests/unit/test_quiet_hooks.py; the cost is
+measured by ``make bench``.
 """
 
 import pytest
 
-from jujusim import CostModel, Simulation
+from jujusim import JUJU_3_6, CostModel, Simulation
 from jujusim.invariants import check_all_requesters_acted, check_max_concurrency, check_quiesced
 
 #: What the same charm without the layer calls in update-status (layer:basic's
@@ -62,4 +64,80 @@ def test_idle_non_leaders_call_only_for_the_endpoint_and_a_new_leader_still_roll
         check_quiesced(sim)
 
         assert check_max_concurrency(sim.journal, 1) == 1
+        check_all_requesters_acted(sim.journal, sim.units, since=since)
+
+
+@pytest.mark.charms("rolling-restart-original", "rolling-restart")
+def test_a_leader_made_on_the_original_and_refreshed_in_error_grants_when_its_memo_expires(
+    built_charms, tmp_path
+):
+    """The bound the README gives under Limits, on Juju 3.6 (the original runs nowhere else).
+
+    An idle non-leader leaves its memo, is refreshed back to the original, becomes
+    leader there (the original grants in leader settings, which units on this
+    layer do not read, so the roll stalls), fails an update-status, and is
+    refreshed forward while in error: Juju retries that hook on the new files
+    with no upgrade-charm, and the memo from before is still valid, so the hook
+    is quiet. The unit then leads with no news until the memo expires; its
+    first full hook after that takes over the original's grant and the roll
+    ends, one unit at a time.
+    """
+    memo_key, quiet_for = "coordinator.quiet", 3600.0  # charms.layer_coordinator.quiet
+    original, layer = built_charms["rolling-restart-original"], built_charms["rolling-restart"]
+    with Simulation(
+        str(layer),
+        units=3,
+        seed=2,
+        backend="fork",
+        workdir=str(tmp_path),
+        profile=JUJU_3_6,
+        update_status=True,
+    ) as sim:
+        check_quiesced(sim)
+        sim.run_for(400.0)  # every unit's update-status at least once
+        unit = sorted(u for u in sim.units if u != sim.leader)[0]
+        memo = sim.unit_kv(unit).get(memo_key)
+        assert memo, "the idle non-leader left no memo: the scenario tests nothing"
+
+        sim.upgrade_charm(str(original), units=[unit])
+        check_quiesced(sim)
+        sim.expire_lease(successor=unit)
+        sim.run_for(60.0)
+        assert "leader-elected" in [h for _, h, _, _ in sim.hooks(unit)]
+        since = sim.now
+        sim.set_config(generation=1)
+        sim.run_for(200.0)
+        assert "rolling-restart.restart-needed" not in sim.flags(unit), (
+            "the original's leader did not work first: its retried hook would ask, not be quiet"
+        )
+        waiting = [u for u in sim.units if "coordinator.requested.restart" in sim.flags(u)]
+        assert waiting, "nobody waits: the roll did not stall, the scenario tests nothing"
+
+        sim.fail_next_hook(unit, "first-tool-call")
+        while not sim.in_error(unit):
+            sim.run_for(5.0)
+        start = len(sim.trace)
+        sim.upgrade_charm(str(layer), units=[unit])  # reaches the unit in error
+        check_quiesced(sim)
+
+        mine = [r for r in sim.trace[start:] if r.unit == unit and r.event == "begin"]
+        retried = mine[0]
+        assert retried.hook == "update-status"
+        assert retried.leader
+        assert "upgrade-charm" not in [r.hook for r in mine]
+        calls = sorted(
+            c.argv[0]
+            for c in sim.tool_calls
+            if c.context_id == retried.context_id and c.argv[0] not in WITHOUT_THE_LAYER
+        )
+        assert calls == ["relation-ids", "relation-list"], calls  # quiet, as a leader
+
+        # The stall lasts until the memo expires; update-status comes every 300 s (+-20 %).
+        expires = memo["since"] - sim.clock_epoch + quiet_for
+        sim.run_until(expires + 400.0)
+        check_quiesced(sim)
+        grants = [t for t, _ in sim.app_data_history_of("coordinator") if t > retried.time]
+        assert grants, "the leader never wrote the databag after its refresh"
+        assert expires <= grants[0] <= expires + 360.0
+        check_max_concurrency(sim.journal, 1)
         check_all_requesters_acted(sim.journal, sim.units, since=since)
