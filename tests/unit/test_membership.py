@@ -37,10 +37,21 @@ def holders(model):
     return sorted(model.grants())
 
 
-@pytest.fixture
-def four(model):
-    model.add_unit("app/3")
+def on_juju(model, version):
+    """Juju 4 (the fake's default) or 3.6, which keeps leader settings (read by a
+    leader that reads everyone, for an older layer's grants)."""
+    if version == "3.6":
+        model.juju_version = "3.6.12"
+        model.leader_settings_tools = True
     return model
+
+
+@pytest.fixture(params=["4", "3.6"])
+def four(model, request):
+    """Four units; every case runs on Juju 4 and 3.6, whose membership evidence
+    (goal-state, JUJU_DEPARTING_UNIT, relation-list) is the same."""
+    model.add_unit("app/3")
+    return on_juju(model, request.param)
 
 
 def test_new_leader_keeps_the_grant_of_a_unit_it_has_not_joined_yet(four):
@@ -180,14 +191,15 @@ def test_requests_only_move_forward_even_when_the_clock_steps_back(four, monkeyp
     assert four.requests_of("app/1")["restart"] > first
 
 
-@pytest.fixture
-def cached(tmp_path, model):
+@pytest.fixture(params=["4", "3.6"])
+def cached(tmp_path, model, request):
     """Four units whose agents cache peer settings (``model`` sets up the environment)."""
     from conftest import FakeModel
 
     root = tmp_path / "cached"
     root.mkdir()
-    return FakeModel(root, units=("app/0", "app/1", "app/2", "app/3"), peer_cache=True)
+    fake = FakeModel(root, units=("app/0", "app/1", "app/2", "app/3"), peer_cache=True)
+    return on_juju(fake, request.param)
 
 
 def peek_requests():
