@@ -1,7 +1,8 @@
 """jujusim's application databag and its Juju 2.9 / 3.6 / 4 profiles, rule by rule.
 
 The rules and their sources in Juju are cited where they are implemented
-(jujusim/context.py, agent.py, profile.py, tools.py); /work/notes/juju4-facts.md.
+(jujusim/context.py, agent.py, profile.py, tools.py); the research behind them is
+docs/juju4-research.md.
 """
 
 import dataclasses
