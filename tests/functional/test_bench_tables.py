@@ -695,3 +695,15 @@ def test_quiet_hook_targets_without_their_figures_say_not_judged(tmp_path, capsy
         "CPU median <= no layer + 10 ms: not judged (no layer: figures not split by role)" in out
     )
     assert "    juju 2.9: 0 of 0 quiet-hook targets judged met, 3 not judged" in out
+
+
+def test_the_both_stores_experiment_still_patches_the_layers_transport(tmp_path):
+    # docs/cost.md quotes tests/bench/both_stores.py; its variant must stay buildable
+    # from the current tree: the databag write it follows still exists, once.
+    import both_stores
+
+    layer = both_stores.variant_layer(tmp_path)
+    transport = (layer / "lib/charms/layer_coordinator/transport.py").read_text()
+    assert transport.count(both_stores.WRITE + both_stores.MIRROR) == 1
+    assert not (layer / "tests").exists()
+    compile(transport, "transport.py", "exec")
