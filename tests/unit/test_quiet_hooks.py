@@ -51,6 +51,16 @@ def quiet_hook(model, unit, name="update-status", **kwargs):
     return hook, layer_calls(model, unit)
 
 
+@pytest.fixture(autouse=True, params=["4", "3.6"])
+def juju(model, request):
+    """Every case on Juju 4 (the fake's default) and on 3.6, which keeps leader settings
+    and runs leader-settings-changed (a news hook) on non-leaders."""
+    if request.param == "3.6":
+        model.juju_version = "3.6.12"
+        model.leader_settings_tools = True
+    return request.param
+
+
 @pytest.fixture
 def idle(model):
     """Three units; app/1, a non-leader, has run one full idle hook."""
