@@ -56,7 +56,9 @@ def variant_layer(dest):
     shutil.copytree(
         charmbuild.LAYER_SOURCE,
         layer,
-        ignore=shutil.ignore_patterns(".git", ".tox", ".venv", ".cache", "tests", "docs"),
+        ignore=shutil.ignore_patterns(
+            ".git", ".tox", ".venv", ".cache", "*_cache", ".hypothesis", "tests", "docs"
+        ),
     )
     transport = layer / "lib" / "charms" / "layer_coordinator" / "transport.py"
     text = transport.read_text()

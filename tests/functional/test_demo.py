@@ -38,4 +38,4 @@ def test_the_demo_refuses_a_juju_it_cannot_simulate(capsys):
         demo.main(["--juju", "5"])
 
     assert exc.value.code == 2
-    assert "5" in capsys.readouterr().err
+    assert "no Juju profile '5': use one of 2.9, 3.6, 4" in capsys.readouterr().err

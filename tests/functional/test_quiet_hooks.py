@@ -9,6 +9,8 @@ The rules, case by case, are in tests/unit/test_quiet_hooks.py; the cost is
 measured by ``make bench``.
 """
 
+import ast
+
 import pytest
 
 from jujusim import JUJU_3_6, CostModel, Simulation
@@ -67,6 +69,19 @@ def test_idle_non_leaders_call_only_for_the_endpoint_and_a_new_leader_still_roll
         check_all_requesters_acted(sim.journal, sim.units, since=since)
 
 
+def quiet_constants(charm, *names):
+    """The values of `names` in the built charm's charms.layer_coordinator.quiet."""
+    tree = ast.parse((charm / "lib/charms/layer_coordinator/quiet.py").read_text())
+    found = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    return [ast.literal_eval(found[name]) for name in names]
+
+
 @pytest.mark.charms("rolling-restart-original", "rolling-restart")
 def test_a_leader_made_on_the_original_and_refreshed_in_error_grants_when_its_memo_expires(
     built_charms, tmp_path
@@ -80,10 +95,14 @@ def test_a_leader_made_on_the_original_and_refreshed_in_error_grants_when_its_me
     with no upgrade-charm, and the memo from before is still valid, so the hook
     is quiet. The unit then leads with no news until the memo expires; its
     first full hook after that takes over the original's grant and the roll
-    ends, one unit at a time.
+    ends, one unit at a time. The stall itself is asserted as the scenario's
+    state: a memo that a refresh without upgrade-charm invalidates would end it
+    sooner, and this test would then check that shorter bound instead.
     """
-    memo_key, quiet_for = "coordinator.quiet", 3600.0  # charms.layer_coordinator.quiet
     original, layer = built_charms["rolling-restart-original"], built_charms["rolling-restart"]
+    memo_key, quiet_for = quiet_constants(layer, "MEMO_KEY", "QUIET_FOR")
+    costs = CostModel()
+    latest_update_status = costs.update_status_interval * (1 + costs.update_status_jitter)
     with Simulation(
         str(layer),
         units=3,
@@ -114,8 +133,10 @@ def test_a_leader_made_on_the_original_and_refreshed_in_error_grants_when_its_me
         assert waiting, "nobody waits: the roll did not stall, the scenario tests nothing"
 
         sim.fail_next_hook(unit, "first-tool-call")
+        deadline = sim.now + 2 * latest_update_status
         while not sim.in_error(unit):
-            sim.run_for(5.0)
+            assert sim.now < deadline, "the armed failure never put the unit in error"
+            sim.run_for(0.5)
         start = len(sim.trace)
         sim.upgrade_charm(str(layer), units=[unit])  # reaches the unit in error
         check_quiesced(sim)
@@ -132,12 +153,21 @@ def test_a_leader_made_on_the_original_and_refreshed_in_error_grants_when_its_me
         )
         assert calls == ["relation-ids", "relation-list"], calls  # quiet, as a leader
 
-        # The stall lasts until the memo expires; update-status comes every 300 s (+-20 %).
+        # The stall lasts until the memo expires, then at most one update-status interval.
         expires = memo["since"] - sim.clock_epoch + quiet_for
-        sim.run_until(expires + 400.0)
+        sim.run_until(expires + latest_update_status + 60.0)
         check_quiesced(sim)
         grants = [t for t, _ in sim.app_data_history_of("coordinator") if t > retried.time]
         assert grants, "the leader never wrote the databag after its refresh"
-        assert expires <= grants[0] <= expires + 360.0
+        assert expires <= grants[0] <= expires + latest_update_status + 5.0
+        took_over = [
+            c.time
+            for c in sim.tool_calls
+            if c.unit == unit
+            and c.argv[0] == "juju-log"
+            and any("from leader settings" in a for a in c.argv)
+        ]
+        assert took_over, "the new leader never took over the original's grant"
+        assert expires <= took_over[0]
         check_max_concurrency(sim.journal, 1)
         check_all_requesters_acted(sim.journal, sim.units, since=since)

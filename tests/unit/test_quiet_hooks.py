@@ -53,8 +53,8 @@ def quiet_hook(model, unit, name="update-status", **kwargs):
 
 @pytest.fixture(autouse=True, params=["4", "3.6"])
 def juju(model, request):
-    """Every case on Juju 4 (the fake's default) and on 3.6, which keeps leader settings
-    and runs leader-settings-changed (a news hook) on non-leaders."""
+    """Every case on Juju 4 (the fake's default) and on 3.6, where leader settings exist
+    (the leader reads them for an older layer's grants; non-leaders never do)."""
     if request.param == "3.6":
         model.juju_version = "3.6.12"
         model.leader_settings_tools = True
@@ -70,6 +70,19 @@ def idle(model):
     model.run("app/1", "update-status")
     assert unit_memory(model, "app/1", MEMO) is not None
     return model
+
+
+def test_only_the_leader_reads_leader_settings_and_only_where_they_exist(model, juju):
+    model.add_unit("app/1")
+    model.add_unit("app/2")
+    model.calls.clear()
+    model.run("app/0", "leader-elected")
+    for unit in ("app/1", "app/2"):
+        model.run(unit, "update-status")
+        model.run(unit, "leader-settings-changed")
+
+    readers = {unit for unit, tool, _ in model.calls if tool == "leader-get"}
+    assert readers == ({"app/0"} if juju == "3.6" else set())
 
 
 def test_the_first_hook_reads_and_leaves_the_memo(model):
