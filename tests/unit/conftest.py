@@ -476,6 +476,15 @@ def unit_flags(model, unit):
     return {k[len("reactive.states.") :] for k in flags or {}}
 
 
+def on_juju(model, version):
+    """Set ``model`` to Juju ``version``: "4" (the fake's default) or "3.6", which keeps
+    leader settings (read by a leader for an older layer's grants). Returns the model."""
+    if version == "3.6":
+        model.juju_version = "3.6.12"
+        model.leader_settings_tools = True
+    return model
+
+
 def unit_memory(model, unit, key):
     """Return what ``unit``'s unitdata keeps under ``key`` between hooks (None: nothing)."""
     return _stored(model, unit, lambda store: store.get(key))

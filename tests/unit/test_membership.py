@@ -18,6 +18,8 @@ import json
 
 import pytest
 
+from conftest import on_juju
+
 
 def acquire(lock="restart"):
     import charms.coordinator
@@ -35,15 +37,6 @@ def leader_sees(model, unit):
 
 def holders(model):
     return sorted(model.grants())
-
-
-def on_juju(model, version):
-    """Juju 4 (the fake's default) or 3.6, which keeps leader settings (read by a
-    leader that reads everyone, for an older layer's grants)."""
-    if version == "3.6":
-        model.juju_version = "3.6.12"
-        model.leader_settings_tools = True
-    return model
 
 
 @pytest.fixture(params=["4", "3.6"])

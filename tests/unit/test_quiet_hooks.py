@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import _stored as stored
-from conftest import unit_flags, unit_memory
+from conftest import on_juju, unit_flags, unit_memory
 
 MEMO = "coordinator.quiet"
 
@@ -55,9 +55,7 @@ def quiet_hook(model, unit, name="update-status", **kwargs):
 def juju(model, request):
     """Every case on Juju 4 (the fake's default) and on 3.6, where leader settings exist
     (the leader reads them for an older layer's grants; non-leaders never do)."""
-    if request.param == "3.6":
-        model.juju_version = "3.6.12"
-        model.leader_settings_tools = True
+    on_juju(model, request.param)
     return request.param
 
 
