@@ -12,6 +12,8 @@ orphan taken over) was never seen by the leader, and its absence is no release.
 
 import json
 
+from conftest import on_juju
+
 
 def acquire(lock, hold=False):
     import charms.coordinator
@@ -79,8 +81,7 @@ def test_a_deposed_leaders_unpublished_grant_is_kept_by_the_new_leader(model):
 
 def on_juju_3_6_after_the_original(model, grants):
     """A model on Juju 3.6 whose leader ran the original layer: its grants in leader settings."""
-    model.juju_version = "3.6.12"
-    model.leader_settings_tools = True
+    on_juju(model, "3.6")
     model.leader_settings["coordinator"] = json.dumps(grants)
 
 
