@@ -23,8 +23,8 @@ finds one by name. The default, `JUJU_2_9`, holds the rules jujusim has
 always implemented (Juju 2.9 to 3.6 machine charms, with leader settings),
 with JUJU_VERSION 2.9.49, plus the application databag; `JUJU_3_6` is the
 same with JUJU_VERSION 3.6.12; `JUJU_4` is Juju 4.0 (juju-semantics.md
-section 8, /work/notes/juju4-facts.md sections 1-7, each rule cited where
-it is implemented):
+section 8, docs/juju4-research.md sections 1-7, each rule cited where it
+is implemented):
 
 * no ``leader-get``/``leader-set``: the 4.x jujuc command table's
   ``leaderCommands`` holds only ``is-leader``
@@ -86,7 +86,7 @@ class JujuProfile:
         (``"hash"``): ``hashToInt`` of the settings' SHA-256, so equal
         content has an equal version (``TestGetRelationUnitChanges``,
         ``TestSetRelationApplicationSettingsHashConstant`` in the 4.x
-        domain/relation state tests; juju4-facts.md section 4). The exact
+        domain/relation state tests; docs/juju4-research.md section 4). The exact
         bytes Juju hashes are not reproduced, only "same content, same
         version"; 0 stays "never written" (the resolver runs no hook then).
         """
